@@ -1,0 +1,66 @@
+#include "common/lab.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "common/error.h"
+#include "common/narrate.h"
+#include "common/process.h"
+
+namespace nslab::lab {
+
+void AddCommonFlags(CLI::App& app, Options& opt) {
+  app.add_flag("-v,--verbose", opt.verbose,
+               "Log every system call, with its flags as text, before making it");
+  app.add_option("command", opt.command,
+                 "Command to run inside the sandbox, after `--` (default: the narrated demo)");
+  app.footer(
+      "With no command, the lab runs its narrated demo and exits 0. With `-- CMD ARGS...`\n"
+      "it runs CMD inside the lab's sandbox and exits with CMD's status (127 not found,\n"
+      "126 not executable, 125 the sandbox could not be set up, 128+N killed by signal N).");
+}
+
+int Main(std::string_view name, CLI::App& app, int argc, char** argv, Options& opt,
+         const std::function<int()>& body) {
+  SetProgramName(name);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "%s: %s (see --help)\n", ProgramName().c_str(), e.what());
+    return 2;
+  }
+  narrate::Configure(opt.Demo(), opt.verbose);
+  try {
+    return body();
+  } catch (const ExitCodeError& e) {
+    return ReportError(e);
+  } catch (const UsageError& e) {
+    return ReportError(e, 2);
+  } catch (const std::exception& e) {
+    return ReportError(e, process::kSetupFailed);
+  }
+}
+
+void RequireRoot(std::string_view what) {
+  if (geteuid() == 0) return;
+  throw UsageError(std::string(what) +
+                   " needs root: run with sudo, or `bazel run --run_under=sudo //labs:...`");
+}
+
+std::string ResolvePath(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
+  if (cwd == nullptr || *cwd == '\0') return path;
+  return std::string(cwd) + "/" + path;
+}
+
+std::string RunName(std::string_view prefix) {
+  return std::string(prefix) + std::to_string(getpid());
+}
+
+}  // namespace nslab::lab

@@ -1,0 +1,51 @@
+// lab — what every lab main shares: the flags every lab has, the command after
+// `--`, the single place errors are printed, the root check, and paths given
+// relative to where the user ran `bazel run`.
+//
+//   int main(int argc, char** argv) {
+//     lab::Options opt;
+//     CLI::App app{"04_uts: a new UTS namespace"};
+//     lab::AddCommonFlags(app, opt);
+//     return lab::Main("04_uts", app, argc, argv, opt, [&] { ... return code; });
+//   }
+#ifndef NSLAB_COMMON_LAB_H_
+#define NSLAB_COMMON_LAB_H_
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nslab::lab {
+
+struct Options {
+  bool verbose = false;
+  std::vector<std::string> command;  // empty: run the narrated demo
+  bool Demo() const { return command.empty(); }
+};
+
+// -v/--verbose and the trailing `-- CMD ARGS...`.
+void AddCommonFlags(CLI::App& app, Options& opt);
+
+// Parses argv, configures narration, runs body and returns its exit code. Any
+// exception is printed once as "<name>: <message>" and becomes the exit code it
+// carries (ExitCodeError), 2 for a usage error, or 125 for a runtime error.
+int Main(std::string_view name, CLI::App& app, int argc, char** argv, Options& opt,
+         const std::function<int()>& body);
+
+// Fails at once, with one line, when not running as root (euid 0). `what` names
+// what needs it: "creating a UTS namespace".
+void RequireRoot(std::string_view what);
+
+// Under `bazel run` the program starts in the runfiles tree; a relative path the
+// user typed is meant relative to where they typed it (BUILD_WORKING_DIRECTORY).
+std::string ResolvePath(const std::string& path);
+
+// A name unique to this run (for hostnames, veth names, state directories):
+// prefix + pid, e.g. "nsl4242".
+std::string RunName(std::string_view prefix);
+
+}  // namespace nslab::lab
+
+#endif  // NSLAB_COMMON_LAB_H_

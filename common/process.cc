@@ -1,0 +1,302 @@
+#include "common/process.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "common/error.h"
+#include "common/narrate.h"
+
+namespace nslab::process {
+namespace {
+
+// Signal forwarding: while a child runs, Ctrl-C (SIGINT), SIGTERM and SIGHUP sent to
+// the lab are passed on to it, so that the lab goes on to wait and clean up instead
+// of dying with mounts and links left behind. A PID namespace's init ignores every
+// signal it has no handler for when it comes from outside (pid_namespaces(7)), so
+// such a child gets SIGKILL, as `docker kill` would send.
+volatile sig_atomic_t g_forward_pid = 0;
+volatile sig_atomic_t g_forward_kill = 0;
+constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+void ForwardSignal(int sig) {
+  pid_t pid = g_forward_pid;
+  if (pid > 0) kill(pid, g_forward_kill ? SIGKILL : sig);
+}
+
+void StartForwarding(pid_t pid, bool kill_instead) {
+  g_forward_pid = pid;
+  g_forward_kill = kill_instead;
+  struct sigaction sa = {};
+  sa.sa_handler = ForwardSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int sig : kForwarded) sigaction(sig, &sa, nullptr);
+}
+
+void StopForwarding() {
+  g_forward_pid = 0;
+  struct sigaction sa = {};
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : kForwarded) sigaction(sig, &sa, nullptr);
+}
+
+// Everything the child needs, in memory it gets a copy of (no CLONE_VM).
+struct ChildArgs {
+  ChildFn* fn;
+  int go_read, go_write, report_read, report_write;
+  bool kill_with_parent;
+};
+
+// Reports an error to the parent in the form "<exit code> <message>" and returns
+// the exit code.
+int ReportToParent(int fd, int code, const char* message) {
+  std::string line = std::to_string(code) + " " + message;
+  (void)!write(fd, line.data(), line.size());
+  return code;
+}
+
+int ChildMain(void* raw) {
+  auto* args = static_cast<ChildArgs*>(raw);
+  narrate::SetRole(narrate::Role::kChild);
+  // Our copies of the parent's pipe ends would keep the pipes open forever.
+  close(args->go_write);
+  close(args->report_read);
+  int code = 0;
+  try {
+    if (args->kill_with_parent) {
+      // If the lab dies, take the sandbox with it (issue: no orphaned sandboxes).
+      Check(prctl(PR_SET_PDEATHSIG, SIGKILL), "prctl", "PR_SET_PDEATHSIG");
+    }
+    // The handlers installed by the parent for forwarding are not wanted here.
+    for (int sig : kForwarded) signal(sig, SIG_DFL);
+    // Wait for the parent. EOF instead of a byte means the parent died before it
+    // could tell us to go (and before our PR_SET_PDEATHSIG took effect): give up.
+    char byte;
+    ssize_t n;
+    do {
+      n = read(args->go_read, &byte, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(kSetupFailed);
+    close(args->go_read);
+    code = (*args->fn)();
+  } catch (const ExitCodeError& e) {
+    code = ReportToParent(args->report_write, e.exit_code(), e.what());
+  } catch (const std::exception& e) {
+    code = ReportToParent(args->report_write, kSetupFailed, e.what());
+  }
+  std::fflush(stdout);
+  std::fflush(stderr);
+  _exit(code);
+}
+
+}  // namespace
+
+std::string ExitStatus::Describe() const {
+  if (signal != 0) {
+    const char* name = sigabbrev_np(signal);
+    return "killed by signal " + std::to_string(signal) + " (SIG" +
+           (name ? name : "?") + ")" + (core_dumped ? ", core dumped" : "");
+  }
+  return "exited with status " + std::to_string(code);
+}
+
+ExitStatus Decode(int wstatus) {
+  ExitStatus st;
+  if (WIFEXITED(wstatus)) {
+    st.code = WEXITSTATUS(wstatus);
+  } else if (WIFSIGNALED(wstatus)) {
+    st.signal = WTERMSIG(wstatus);
+    st.core_dumped = WCOREDUMP(wstatus);
+  }
+  return st;
+}
+
+Child::Child(Child&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      go_(std::move(other.go_)),
+      report_(std::move(other.report_)),
+      forwarding_(std::exchange(other.forwarding_, false)) {}
+
+Child& Child::operator=(Child&& other) noexcept {
+  if (this != &other) {
+    Child previous(std::move(*this));  // its destructor kills and reaps our old child
+    pid_ = std::exchange(other.pid_, -1);
+    go_ = std::move(other.go_);
+    report_ = std::move(other.report_);
+    forwarding_ = std::exchange(other.forwarding_, false);
+  }
+  return *this;
+}
+
+Child::~Child() {
+  if (forwarding_) StopForwarding();
+  if (pid_ > 0) {
+    int saved = errno;
+    kill(pid_, SIGKILL);
+    while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    errno = saved;
+  }
+}
+
+void Child::Go() {
+  narrate::Syscall("write", "sync pipe: go");
+  WriteAll(go_.Get(), "g", "sync pipe");
+  go_.Reset();
+  // Blocks until the child execs (close-on-exec closes its end) or exits.
+  std::string report = ReadAll(report_.Get());
+  report_.Reset();
+  if (report.empty()) return;
+  int code = kSetupFailed;
+  size_t space = report.find(' ');
+  if (space != std::string::npos) {
+    code = std::atoi(report.substr(0, space).c_str());
+    report.erase(0, space + 1);
+  }
+  throw ExitCodeError(code, report);
+}
+
+ExitStatus WaitPid(pid_t pid) {
+  int wstatus = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &wstatus, 0);
+    if (r >= 0) break;
+    if (errno == EINTR) continue;
+    Check(r, "waitpid", std::to_string(pid));
+  }
+  return Decode(wstatus);
+}
+
+void RunInChild(const ChildFn& fn) {
+  narrate::SetRole(narrate::Role::kChild);
+  int code;
+  try {
+    code = fn();
+  } catch (const std::exception& e) {
+    code = ReportError(e, kSetupFailed);
+  }
+  std::fflush(stdout);
+  std::fflush(stderr);
+  _exit(code);
+}
+
+ExitStatus Child::Wait() {
+  ExitStatus st = WaitPid(pid_);
+  pid_ = -1;
+  if (forwarding_) {
+    StopForwarding();
+    forwarding_ = false;
+  }
+  return st;
+}
+
+pid_t Child::Release() {
+  if (forwarding_) {
+    StopForwarding();
+    forwarding_ = false;
+  }
+  return std::exchange(pid_, -1);
+}
+
+Child Clone(const CloneOptions& opts, ChildFn fn) {
+  Pipe go = MakePipe();
+  Pipe report = MakePipe();
+
+  // A stack of our own, with one PROT_NONE guard page below it so that an overflow
+  // faults instead of silently writing over other memory. Stacks grow down on every
+  // architecture Linux runs containers on, so clone() gets the top address.
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t total = opts.stack_size + page;
+  void* mem = mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (mem == MAP_FAILED) Check(-1, "mmap", "child stack");
+  Check(mprotect(mem, page, PROT_NONE), "mprotect", "stack guard page");
+  char* stack_top = static_cast<char*>(mem) + total;
+
+  ChildArgs args{&fn, go.read.Get(), go.write.Get(), report.read.Get(),
+                 report.write.Get(), opts.kill_with_parent};
+  const int flags = opts.flags | SIGCHLD;
+  narrate::Syscall("clone", CloneFlagsToString(flags));
+  std::fflush(stdout);  // or the child would print our buffered output again
+  std::fflush(stderr);
+  pid_t pid = clone(ChildMain, stack_top, flags, &args);
+  int saved = errno;
+  // Without CLONE_VM the child has its own copy of the stack: ours can go now.
+  munmap(mem, total);
+  if (pid < 0) {
+    errno = saved;
+    Check(-1, "clone", CloneFlagsToString(flags));
+  }
+
+  Child child;
+  child.pid_ = pid;
+  child.go_ = std::move(go.write);
+  child.report_ = std::move(report.read);
+  if (opts.forward_signals) {
+    StartForwarding(pid, (opts.flags & CLONE_NEWPID) != 0);
+    child.forwarding_ = true;
+  }
+  return child;  // go.read and report.write close here: only the child holds them
+}
+
+int Exec(const std::vector<std::string>& argv) {
+  if (argv.empty()) throw ExitCodeError(kSetupFailed, "no command to run");
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  narrate::Syscall("execvp", argv[0]);
+  std::fflush(stdout);
+  execvp(args[0], args.data());
+  int err = errno;
+  int code = (err == ENOENT || err == ENOTDIR) ? kNotFound : kNotExecutable;
+  throw ExitCodeError(code, SysError(err, "execvp", argv[0], HintFor("execvp", err)).what());
+}
+
+std::string CloneFlagsToString(int flags) {
+  static const struct {
+    int flag;
+    const char* name;
+  } kFlags[] = {
+      {CLONE_NEWCGROUP, "CLONE_NEWCGROUP"}, {CLONE_NEWIPC, "CLONE_NEWIPC"},
+      {CLONE_NEWNET, "CLONE_NEWNET"},       {CLONE_NEWNS, "CLONE_NEWNS"},
+      {CLONE_NEWPID, "CLONE_NEWPID"},       {CLONE_NEWUSER, "CLONE_NEWUSER"},
+      {CLONE_NEWUTS, "CLONE_NEWUTS"},       {CLONE_NEWTIME, "CLONE_NEWTIME"},
+      {CLONE_VM, "CLONE_VM"},               {CLONE_FILES, "CLONE_FILES"},
+      {CLONE_VFORK, "CLONE_VFORK"},         {CLONE_PARENT, "CLONE_PARENT"},
+  };
+  std::string out;
+  int rest = flags;
+  for (const auto& f : kFlags) {
+    if ((flags & f.flag) == f.flag) {
+      if (!out.empty()) out += "|";
+      out += f.name;
+      rest &= ~f.flag;
+    }
+  }
+  int sig = rest & CSIGNAL;
+  rest &= ~CSIGNAL;
+  if (sig != 0) {
+    if (!out.empty()) out += "|";
+    const char* name = sigabbrev_np(sig);
+    out += std::string("SIG") + (name ? name : std::to_string(sig).c_str());
+  }
+  if (rest != 0) {
+    char hex[32];
+    std::snprintf(hex, sizeof hex, "%s0x%x", out.empty() ? "" : "|", rest);
+    out += hex;
+  }
+  return out.empty() ? "0" : out;
+}
+
+}  // namespace nslab::process
