@@ -1,0 +1,81 @@
+// security — the hardening a container gets by default, and `--privileged` to turn it off.
+//
+// Teaches: namespaces hide things; they do not take power away. A root process in a
+// container still holds every capability, can load a kernel module, open a file by
+// handle outside its root (the "shocker" escape), push characters into the host's
+// terminal with TIOCSTI, or reach the host through a leaked fd. Runtimes therefore add
+// layers, each motivated by a real escape:
+//   1. capabilities   — bounding/effective/permitted reduced to Docker's default 14
+//                       (common/caps.h, libcap), inheritable and ambient empty;
+//   2. no_new_privs   — execve can never gain privileges again (setuid bits, file caps);
+//   3. seccomp        — a syscall filter modelled on Docker's default profile
+//                       (common/seccomp.h, libseccomp), loaded last;
+//   4. masked paths   — /dev/null bound over /proc/kcore & co., /proc/sys & co. read-only;
+//   5. no leaked fds  — every fd >= 3 closed before execve (CVE-2024-21626).
+// This file is the facade the container engine calls; each mechanism lives in its own
+// module. Read: capabilities(7), prctl(2) PR_SET_NO_NEW_PRIVS, seccomp(2),
+// seccomp_rule_add(3), proc(5), close_range(2), openat2(2); docs/security.md.
+//
+//   security::Profile profile{.privileged = false, .cap_add = {"NET_ADMIN"}};
+//   security::ValidateProfile(profile);           // in the CLI, before anything exists
+//   ...                                           // in the container's init:
+//   security::MaskPathsInChild(profile);          // after /proc and /sys are mounted
+//   security::CloseExtraFdsInChild();
+//   security::ApplyInChild(profile);              // the very last step
+//   return process::Exec(command);
+#ifndef NSLAB_COMMON_SECURITY_H_
+#define NSLAB_COMMON_SECURITY_H_
+
+#include <string>
+#include <vector>
+
+namespace nslab::security {
+
+// What the user asked for on the command line (`--privileged`, `--cap-add`,
+// `--cap-drop`). Names are capability names as Docker spells them: "NET_ADMIN",
+// "CAP_NET_ADMIN", "net_admin" and "ALL" are all accepted.
+struct Profile {
+  bool privileged = false;
+  std::vector<std::string> cap_add, cap_drop;
+};
+
+// Throws UsageError for an unknown capability name ("unknown capability "FOO"").
+// Call in the CLI before anything (state dir, cgroup, namespace) is created.
+void ValidateProfile(const Profile& profile);
+
+// Runs in the container's init, inside the new root, after /proc and /sys are
+// mounted there (paths are taken relative to "/"). Binds /dev/null over masked
+// files, an empty read-only tmpfs over masked directories, and remounts
+// /proc/{bus,fs,irq,sys,sysrq-trigger} read-only. Every target is opened with
+// openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS) (falling back to O_PATH|O_NOFOLLOW)
+// and mounted through /proc/self/fd/N, so a symlink planted in the rootfs cannot
+// redirect a mount onto the host (CVE-2019-16884, CVE-2021-30465, CVE-2025-31133).
+// Paths that do not exist on this kernel are skipped. Does nothing when privileged.
+void MaskPathsInChild(const Profile& profile);
+
+// Runs in the child as the last step before execve: capabilities (bounding set,
+// then effective = permitted = the profile's set, inheritable and ambient empty),
+// PR_SET_NO_NEW_PRIVS, then the seccomp filter (last, because it forbids calls the
+// earlier steps need). Privileged: no capability drop and no seccomp filter, but
+// no_new_privs is still set (it takes nothing away from a process that already
+// holds every capability, and keeps setuid binaries inside from gaining more).
+void ApplyInChild(const Profile& profile);
+
+// Runs in the child just before execve: closes every fd >= 3 (close_range(2),
+// falling back to walking /proc/self/fd), so no host fd reaches the container.
+void CloseExtraFdsInChild();
+
+// The effective capability names for a profile, sorted ("CAP_CHOWN", ...); empty
+// means "all" when privileged (see Describe).
+std::vector<std::string> EffectiveCapabilities(const Profile& profile);
+
+// Human-readable lines for `inspect` and the docs:
+//   capabilities: CAP_AUDIT_WRITE CAP_CHOWN ... (14)
+//   no_new_privs: on
+//   seccomp: filter (docker-like, 30 rules)
+//   masked paths: 12, read-only paths: 5
+std::vector<std::string> Describe(const Profile& profile);
+
+}  // namespace nslab::security
+
+#endif  // NSLAB_COMMON_SECURITY_H_
