@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/error.h"
@@ -65,7 +66,7 @@ std::string ReadAll(int fd, size_t limit) {
   std::string out;
   char buf[4096];
   while (out.size() < limit) {
-    ssize_t n = read(fd, buf, sizeof buf);
+    ssize_t n = read(fd, buf, std::min(sizeof buf, limit - out.size()));
     if (n < 0 && errno == EINTR) continue;
     Check(n, "read", "pipe");
     if (n == 0) break;

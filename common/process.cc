@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <utility>
 
 #include "common/error.h"
@@ -43,7 +44,10 @@ void StartForwarding(pid_t pid, bool kill_instead) {
   for (int sig : kForwarded) sigaction(sig, &sa, nullptr);
 }
 
-void StopForwarding() {
+// Only the child that forwarding is for may stop it: when a Child is replaced by
+// move-assignment, the new one has already started forwarding for itself.
+void StopForwarding(pid_t pid) {
+  if (g_forward_pid != pid) return;
   g_forward_pid = 0;
   struct sigaction sa = {};
   sa.sa_handler = SIG_DFL;
@@ -140,7 +144,7 @@ Child& Child::operator=(Child&& other) noexcept {
 }
 
 Child::~Child() {
-  if (forwarding_) StopForwarding();
+  if (forwarding_) StopForwarding(pid_);
   if (pid_ > 0) {
     int saved = errno;
     kill(pid_, SIGKILL);
@@ -151,9 +155,27 @@ Child::~Child() {
 }
 
 void Child::Go() {
+  if (!go_.Valid()) throw std::logic_error("Child::Go() called twice or on no child");
   narrate::Syscall("write", "sync pipe: go");
-  WriteAll(go_.Get(), "g", "sync pipe");
+  // A child killed before it read the byte leaves the pipe without a reader: write(2)
+  // then raises SIGPIPE, which would end us silently. Ignore it for this one write
+  // and let Wait() tell how the child ended.
+  struct sigaction ignore = {}, old = {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  sigaction(SIGPIPE, &ignore, &old);
+  ssize_t n;
+  do {
+    n = write(go_.Get(), "g", 1);
+  } while (n < 0 && errno == EINTR);
+  int err = errno;
+  sigaction(SIGPIPE, &old, nullptr);
   go_.Reset();
+  if (n < 0 && err != EPIPE) Check(-1, "write", "sync pipe");
+  if (n < 0) {  // EPIPE: the child is gone
+    report_.Reset();
+    return;
+  }
   // Blocks until the child execs (close-on-exec closes its end) or exits.
   std::string report = ReadAll(report_.Get());
   report_.Reset();
@@ -192,18 +214,20 @@ void RunInChild(const ChildFn& fn) {
 }
 
 ExitStatus Child::Wait() {
+  // waitpid(-1) would reap *any* child: never let a spent Child do that.
+  if (pid_ <= 0) throw std::logic_error("Child::Wait() called twice or on no child");
   ExitStatus st = WaitPid(pid_);
-  pid_ = -1;
   if (forwarding_) {
-    StopForwarding();
+    StopForwarding(pid_);
     forwarding_ = false;
   }
+  pid_ = -1;
   return st;
 }
 
 pid_t Child::Release() {
   if (forwarding_) {
-    StopForwarding();
+    StopForwarding(pid_);
     forwarding_ = false;
   }
   return std::exchange(pid_, -1);
