@@ -1,0 +1,230 @@
+// cgroup — control groups: limits on memory, process count and CPU time for the
+// sandbox, nested beneath the caller's own cgroup, on cgroup v2 or v1.
+//
+// Teaches: namespaces decide what a process can *see*; cgroups decide how much it
+// can *use*. A cgroup is a directory in a cgroup filesystem: mkdir creates one,
+// writing a pid into its cgroup.procs moves a process in (its future children
+// follow), writing into files like memory.max sets a limit, reading files like
+// memory.events shows what the kernel did about it, and rmdir removes it once it
+// holds no process. Two generations exist:
+//  - cgroup v2: one "unified" tree at /sys/fs/cgroup (or /sys/fs/cgroup/unified on
+//    a hybrid host); a cgroup's children may use a controller only once it is
+//    listed in the cgroup's cgroup.subtree_control;
+//  - cgroup v1: one tree per controller (/sys/fs/cgroup/memory, .../pids, .../cpu),
+//    with older file names (memory.limit_in_bytes, cpu.cfs_quota_us).
+// A controller is bound to one of the two at a time; /proc/self/cgroup says where
+// this process sits in each tree ("4:memory:/a/b" is v1, "0::/a/b" is v2). We
+// create our cgroup beneath that path only: a process may manage the subtree it
+// was given (delegation), not its neighbours'.
+// Read: cgroups(7), cgroup_namespaces(7), Documentation/admin-guide/cgroup-v2.rst,
+// Documentation/admin-guide/cgroup-v1/{memory,pids}.rst, sched-bwc.rst (CPU quota).
+//
+//   cgroup::Limits limits{cgroup::ParseMemory("64M"), cgroup::ParsePids("32"),
+//                         cgroup::ParseCpus("0.5")};
+//   cgroup::Layout layout = cgroup::Detect();   // layout.reason says v1 or v2, and why
+//   cgroup::ScopedCgroup cg = cgroup::Create(layout, "nslab-10-4242", limits);
+//   cg.AddProcess(child.pid());                 // before the child execs
+//   child.Go();                                 // the child unshares CLONE_NEWCGROUP
+//   child.Wait();
+//   cg.Memory().oom_kill;                       // ~ScopedCgroup kills what is left, rmdirs
+#ifndef NSLAB_COMMON_CGROUP_H_
+#define NSLAB_COMMON_CGROUP_H_
+
+#include <sys/types.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nslab::cgroup {
+
+// ---- Limits and their flags ---------------------------------------------------
+
+struct Limits {
+  std::optional<int64_t> memory_bytes;  // memory.max / memory.limit_in_bytes
+  std::optional<int64_t> pids;          // pids.max
+  std::optional<double> cpus;           // cpu.max / cpu.cfs_quota_us, in CPUs (0.5 = half of one)
+  bool Empty() const { return !memory_bytes && !pids && !cpus; }
+  // "memory 64M, pids 32, cpus 0.5" ("no limits" when empty).
+  std::string Describe() const;
+};
+
+// Strict parsers: the whole text must be a valid value, else UsageError naming it.
+// Memory: digits with an optional suffix K, M, G, T (powers of 1024, any case),
+// at least 1M ("64M", "1g", "1048576"). Not "", "-1", "banana", "1.5G", overflow.
+int64_t ParseMemory(std::string_view text);
+// Pids: a whole number from 1 to 4194304 (the kernel's PID_MAX_LIMIT).
+int64_t ParsePids(std::string_view text);
+// Cpus: a decimal number of CPUs from 0.01 to 1024 ("0.5", "2", "1.25").
+double ParseCpus(std::string_view text);
+
+// The CFS period we use (100 ms, the kernel's default) and the quota for `cpus`.
+inline constexpr int64_t kCpuPeriodUsec = 100000;
+int64_t CpuQuotaUsec(double cpus);
+
+// "64M" for 67108864, "1536K" for 1572864: the largest unit that divides exactly.
+std::string FormatBytes(int64_t bytes);
+
+// Adds --memory, --pids and --cpus to a lab's flags, each parsed strictly while the
+// command line is parsed (before anything is created); a flag given twice is an error.
+void AddLimitFlags(CLI::App& app, Limits& limits);
+
+// ---- Where the controllers are: Detect ------------------------------------------
+
+// The controllers this module uses, in this order.
+const std::vector<std::string>& Controllers();  // memory, pids, cpu
+
+// One cgroup tree (a mounted hierarchy) and where the caller sits in it.
+struct Hierarchy {
+  int version = 2;                       // 1 or 2
+  std::string mount;                     // "/sys/fs/cgroup/memory", "/sys/fs/cgroup"
+  std::string own;                       // caller's cgroup in it: "/user.slice/x.scope" or "/"
+  std::vector<std::string> controllers;  // which of Controllers() it provides
+  // mount + own: the directory beneath which we may create ours.
+  std::string OwnDir() const;
+};
+
+enum class Mode {
+  kNone,    // none of the controllers is usable
+  kV2,      // all usable controllers are on the unified (v2) tree
+  kV1,      // all usable controllers are bound to v1 hierarchies
+  kHybrid,  // some on v2, some on v1
+};
+// "cgroup v2", "cgroup v1", "hybrid (v1 and v2)", "none".
+std::string ModeName(Mode mode);
+
+struct Layout {
+  Mode mode = Mode::kNone;
+  std::vector<Hierarchy> hierarchies;  // the ones that carry a needed controller
+  std::vector<std::string> missing;    // controllers found nowhere
+  std::string v2_mount;                // the cgroup2 mount, "" if none
+  // One or two sentences the lab prints: which layout and why, e.g.
+  // "memory, pids and cpu are bound to cgroup v1 hierarchies; the cgroup2 mount at
+  //  /sys/fs/cgroup/unified offers only hugetlb, so this lab uses cgroup v1".
+  std::string reason;
+  // The hierarchy providing `controller`, or nullptr.
+  const Hierarchy* For(std::string_view controller) const;
+};
+
+// Reads the caller's place in each hierarchy from proc_self_cgroup and looks the
+// controllers up under sys_fs_cgroup: a "N:ctrl,...:/path" line binds ctrl to a v1
+// hierarchy mounted at sys_fs_cgroup/ctrl; the "0::/path" line and a cgroup2 mount at
+// sys_fs_cgroup (pure v2) or sys_fs_cgroup/unified (hybrid host) give the v2 tree,
+// whose usable controllers are listed in the caller's cgroup.controllers. Throws
+// SysError when proc_self_cgroup cannot be read. Both paths are parameters so that
+// tests can point them at fake trees (tests/data/cgroup/).
+Layout Detect(const std::string& sys_fs_cgroup = "/sys/fs/cgroup",
+              const std::string& proc_self_cgroup = "/proc/self/cgroup");
+
+// ---- A cgroup of our own: Create and ScopedCgroup ---------------------------------
+
+// What the kernel counted. Fields a layout does not provide stay 0.
+struct MemoryCounters {
+  int64_t max = 0;       // usage hit the limit: v2 memory.events "max", v1 memory.failcnt
+  int64_t oom = 0;       // v2 memory.events "oom" (v1: memory.oom_control under_oom)
+  int64_t oom_kill = 0;  // processes the OOM killer killed here: v2 memory.events
+                         // "oom_kill", v1 memory.oom_control "oom_kill"
+  int64_t peak = 0;      // v2 memory.peak, v1 memory.max_usage_in_bytes
+};
+struct PidsCounters {
+  int64_t max = 0;      // fork/clone refused by pids.max: pids.events "max"
+  int64_t current = 0;  // pids.current
+  int64_t peak = 0;     // pids.peak (newer kernels)
+};
+struct CpuCounters {
+  int64_t nr_periods = 0;      // CFS periods in which the cgroup ran
+  int64_t nr_throttled = 0;    // periods in which it used up its quota and was stopped
+  int64_t throttled_usec = 0;  // time spent stopped: v2 throttled_usec, v1 throttled_time/1000
+  int64_t usage_usec = 0;      // v2 cpu.stat usage_usec, v1 cpuacct is not used (0)
+};
+
+// A cgroup we created, in each hierarchy of a Layout. Move-only. The destructor
+// kills every process still inside (v2 cgroup.kill, else SIGKILL to each pid in
+// cgroup.procs, repeated until none is left), waits for the cgroup to empty and
+// removes the directories — also after the sandbox was OOM-killed or killed from
+// outside. Errors in the destructor are swallowed; call Destroy() to see them.
+class ScopedCgroup {
+ public:
+  struct Node {
+    int version = 2;
+    std::string dir;                       // the cgroup's directory
+    std::vector<std::string> controllers;  // controllers used through it
+  };
+
+  ScopedCgroup() = default;
+  ScopedCgroup(ScopedCgroup&& other) noexcept;
+  ScopedCgroup& operator=(ScopedCgroup&& other) noexcept;
+  ScopedCgroup(const ScopedCgroup&) = delete;
+  ScopedCgroup& operator=(const ScopedCgroup&) = delete;
+  ~ScopedCgroup();
+
+  const std::string& name() const { return name_; }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  // The directory providing `controller` ("" if none).
+  std::string DirFor(std::string_view controller) const;
+
+  // Moves pid (and, from then on, every child it forks) into the cgroup, in every
+  // hierarchy: writes it to each cgroup.procs. Call before the process execs.
+  void AddProcess(pid_t pid);
+  // The pids in the cgroup (union over the hierarchies), as the caller sees them.
+  std::vector<pid_t> Pids() const;
+
+  MemoryCounters Memory() const;
+  PidsCounters PidsEvents() const;
+  CpuCounters Cpu() const;
+  // Brief spellings used by the labs' narration.
+  MemoryCounters MemoryEvents() const { return Memory(); }
+  CpuCounters CpuStats() const { return Cpu(); }
+
+  // Kills what is left, waits for the cgroup to empty, removes the directories
+  // (deepest first). Throws SysError on failure. Idempotent.
+  void Destroy();
+  // Gives up ownership: the destructor will leave the cgroup alone. Returns its
+  // directories.
+  std::vector<std::string> Release();
+
+ private:
+  friend ScopedCgroup Create(const Layout&, const std::string&, const Limits&);
+  std::string name_;
+  std::vector<Node> nodes_;
+};
+
+// Creates cgroup `name` beneath the caller's own cgroup in every hierarchy of
+// `layout` and writes `limits` into it:
+//   v2: enables the controllers in our cgroup's cgroup.subtree_control if needed,
+//       memory.max (+ memory.swap.max 0), pids.max, cpu.max "QUOTA 100000";
+//   v1: memory.limit_in_bytes (+ memory.memsw.limit_in_bytes when swap is
+//       accounted), pids.max, cpu.cfs_period_us and cpu.cfs_quota_us.
+// A limit whose controller is missing is a UsageError before anything is created.
+// If a step fails, what was created is removed again before the error is thrown.
+ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits& limits);
+
+// "nslab-10-4242": a cgroup name unique to this run.
+std::string RunCgroupName(std::string_view lab);
+
+// Runs in the child, after the parent moved it into its cgroup (AddProcess) and
+// said go: unshare(CLONE_NEWCGROUP) makes the cgroup the child is in *now* the root
+// of its view, so /proc/self/cgroup inside reads "/" (cgroup_namespaces(7)).
+// Passing CLONE_NEWCGROUP to clone instead would root the view at the cgroup the
+// child was cloned in — the lab's own — and the later move would show up inside as
+// "/nslab-10-4242": the sandbox would see, above its cgroup, the one it must not
+// touch (and, with cgroupfs mounted, could try to move itself back into it).
+void UnshareInChild();
+
+// For tests against a fake cgroupfs made of plain directories: the kernel fills a
+// new cgroup directory with control files and empties it on rmdir; a fake cannot.
+// `after_mkdir(dir)` is called after each mkdir and `before_rmdir(dir)` before each
+// rmdir; pass empty functions to restore the real behaviour.
+struct FakeKernel {
+  std::function<void(const std::string& dir)> after_mkdir;
+  std::function<void(const std::string& dir)> before_rmdir;
+};
+void SetFakeKernelForTesting(FakeKernel fake);
+
+}  // namespace nslab::cgroup
+
+#endif  // NSLAB_COMMON_CGROUP_H_
