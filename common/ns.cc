@@ -22,6 +22,7 @@ const std::vector<Kind>& Kinds() {
 }
 
 std::string KindForFlag(int clone_flag) {
+  if (clone_flag == 0) return "";  // not pid_for_children, whose flag is also 0
   for (const auto& k : Kinds())
     if (k.clone_flag == clone_flag) return k.name;
   return "";
