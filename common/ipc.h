@@ -1,0 +1,125 @@
+// ipc — System V IPC objects and POSIX message queues, the things an IPC namespace
+// isolates.
+//
+// Teaches: a System V message queue, shared memory segment or semaphore set is found
+// by a numeric key (ftok(3)) in a table that belongs to the caller's IPC namespace.
+// Two processes in different IPC namespaces can both create key 0x4e53... with
+// IPC_EXCL and get two different objects; neither sees the other's in ipcs(1), which
+// only reads /proc/sysvipc/{msg,shm,sem} — files that show the *reader's* IPC
+// namespace. POSIX message queues (mq_overview(7)) live in an mqueue filesystem; a
+// fresh mount of it made inside a new IPC namespace shows that namespace's queues.
+// When the last process of an IPC namespace exits, all its objects are freed.
+// Read: ipc_namespaces(7), sysvipc(7), msgget(2), shmget(2), semget(2),
+// mq_overview(7), ipcs(1), ipcmk(1).
+//
+//   ipc::ScopedSysV q = ipc::CreateSysVQueue(ipc::DemoKey());   // removed on scope exit
+//   for (const ipc::SysVObject& o : ipc::ListSysV()) ...        // this namespace's table
+//   ipc::MountMqueueInChild("/dev/mqueue");                     // in a new IPC + mount ns
+//   ipc::ScopedMqueue mq = ipc::CreatePosixQueue("/nslab");     // mq_unlink on scope exit
+#ifndef NSLAB_COMMON_IPC_H_
+#define NSLAB_COMMON_IPC_H_
+
+#include <mqueue.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace nslab::ipc {
+
+enum class SysVKind { kMsg, kShm, kSem };
+// "msg", "shm", "sem" (the /proc/sysvipc file names).
+const char* KindName(SysVKind kind);
+
+// A System V object created by us, removed with IPC_RMID when the owner goes out of
+// scope (move-only; Release() keeps the object).
+class ScopedSysV {
+ public:
+  ScopedSysV() = default;
+  ScopedSysV(SysVKind kind, key_t key, int id) : kind_(kind), key_(key), id_(id) {}
+  ScopedSysV(ScopedSysV&& other) noexcept;
+  ScopedSysV& operator=(ScopedSysV&& other) noexcept;
+  ScopedSysV(const ScopedSysV&) = delete;
+  ScopedSysV& operator=(const ScopedSysV&) = delete;
+  ~ScopedSysV();
+
+  SysVKind kind() const { return kind_; }
+  key_t key() const { return key_; }
+  int id() const { return id_; }
+  bool Valid() const { return id_ >= 0; }
+  // Removes it now (msgctl/shmctl/semctl IPC_RMID); throws SysError on failure.
+  void Remove();
+  // Gives up ownership: the object stays until removed or its namespace dies.
+  int Release();
+
+ private:
+  SysVKind kind_ = SysVKind::kMsg;
+  key_t key_ = 0;
+  int id_ = -1;
+};
+
+// msgget/shmget/semget(key, IPC_CREAT | IPC_EXCL | 0600). IPC_EXCL makes the point of
+// the lab: the call fails with EEXIST when *this namespace* already has the key.
+ScopedSysV CreateSysVQueue(key_t key);
+ScopedSysV CreateSysVShm(key_t key, size_t size = 4096);
+ScopedSysV CreateSysVSem(key_t key, int nsems = 1);
+
+// A key for this run's demo objects: "NS" in the high bytes, our pid below, so that
+// parallel runs do not collide (0x4e53xxxx).
+key_t DemoKey(pid_t pid);
+
+// One row of /proc/sysvipc/{msg,shm,sem}.
+struct SysVObject {
+  SysVKind kind;
+  key_t key;
+  int id;
+  unsigned perms;  // octal mode bits, as ipcs prints them
+  uid_t uid;
+};
+// Every object in the caller's IPC namespace (what `ipcs` shows), read from
+// /proc/sysvipc. `proc` lets a child whose /proc is elsewhere point at it.
+std::vector<SysVObject> ListSysV(const std::string& proc = "/proc");
+// Parses the text of one /proc/sysvipc file (its header line is skipped).
+std::vector<SysVObject> ParseSysV(SysVKind kind, const std::string& text);
+// Is an object of this kind and key in the list?
+bool Contains(const std::vector<SysVObject>& objects, SysVKind kind, key_t key);
+// Table rows for narrate::Table({"kind", "key", "id", "perms", "uid"}, ...).
+std::vector<std::vector<std::string>> Rows(const std::vector<SysVObject>& objects);
+// "0x4e531234".
+std::string KeyToString(key_t key);
+
+// Runs in the child, in new IPC and mount namespaces: mounts a fresh mqueue
+// filesystem on `target` (created if missing). The mount shows the queues of the IPC
+// namespace the mounting process is in — the host's /dev/mqueue would show the
+// host's. Lives as long as the mount namespace.
+void MountMqueueInChild(const std::string& target);
+
+// A POSIX message queue (mq_open O_CREAT|O_EXCL), closed and mq_unlink'ed on scope
+// exit. `name` starts with '/'.
+class ScopedMqueue {
+ public:
+  ScopedMqueue() = default;
+  ScopedMqueue(std::string name, mqd_t mqd) : name_(std::move(name)), mqd_(mqd) {}
+  ScopedMqueue(ScopedMqueue&& other) noexcept;
+  ScopedMqueue& operator=(ScopedMqueue&& other) noexcept;
+  ScopedMqueue(const ScopedMqueue&) = delete;
+  ScopedMqueue& operator=(const ScopedMqueue&) = delete;
+  ~ScopedMqueue();
+
+  const std::string& name() const { return name_; }
+  mqd_t Get() const { return mqd_; }
+  bool Valid() const { return mqd_ != static_cast<mqd_t>(-1); }
+  // Keeps the queue (closes our descriptor only).
+  std::string Release();
+
+ private:
+  std::string name_;
+  mqd_t mqd_ = static_cast<mqd_t>(-1);
+};
+ScopedMqueue CreatePosixQueue(const std::string& name);
+// Names of the queues visible in an mqueue mount ("/nslab"), sorted.
+std::vector<std::string> ListPosixQueues(const std::string& mqueue_mount);
+
+}  // namespace nslab::ipc
+
+#endif  // NSLAB_COMMON_IPC_H_
