@@ -1,0 +1,260 @@
+#include "common/mount.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <sstream>
+#include <utility>
+
+#include "common/error.h"
+#include "common/fd.h"
+#include "common/narrate.h"
+
+namespace nslab::mount {
+namespace {
+
+std::string Quote(const std::string& s) { return s.empty() ? "NULL" : "\"" + s + "\""; }
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+bool IsSymlink(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+void MakeDir(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) < 0 && errno != EEXIST) Check(-1, "mkdir", path);
+}
+
+void MakeSymlink(const std::string& target, const std::string& link) {
+  narrate::Syscall("symlink", Quote(target) + ", " + Quote(link));
+  Check(symlink(target.c_str(), link.c_str()), "symlink", link);
+}
+
+}  // namespace
+
+std::string FlagsToString(unsigned long flags) {
+  static const struct {
+    unsigned long flag;
+    const char* name;
+  } kFlags[] = {
+      {MS_RDONLY, "MS_RDONLY"},     {MS_NOSUID, "MS_NOSUID"},
+      {MS_NODEV, "MS_NODEV"},       {MS_NOEXEC, "MS_NOEXEC"},
+      {MS_SYNCHRONOUS, "MS_SYNCHRONOUS"}, {MS_REMOUNT, "MS_REMOUNT"},
+      {MS_MANDLOCK, "MS_MANDLOCK"}, {MS_DIRSYNC, "MS_DIRSYNC"},
+      {MS_NOATIME, "MS_NOATIME"},   {MS_NODIRATIME, "MS_NODIRATIME"},
+      {MS_BIND, "MS_BIND"},         {MS_MOVE, "MS_MOVE"},
+      {MS_REC, "MS_REC"},           {MS_SILENT, "MS_SILENT"},
+      {MS_UNBINDABLE, "MS_UNBINDABLE"}, {MS_PRIVATE, "MS_PRIVATE"},
+      {MS_SLAVE, "MS_SLAVE"},       {MS_SHARED, "MS_SHARED"},
+      {MS_RELATIME, "MS_RELATIME"}, {MS_STRICTATIME, "MS_STRICTATIME"},
+      {MS_LAZYTIME, "MS_LAZYTIME"},
+  };
+  std::string out;
+  unsigned long rest = flags;
+  for (const auto& f : kFlags) {
+    if (flags & f.flag) {
+      if (!out.empty()) out += "|";
+      out += f.name;
+      rest &= ~f.flag;
+    }
+  }
+  if (rest != 0) {
+    std::ostringstream hex;
+    hex << (out.empty() ? "" : "|") << "0x" << std::hex << rest;
+    out += hex.str();
+  }
+  return out.empty() ? "0" : out;
+}
+
+void Mount(const std::string& source, const std::string& target, const std::string& fstype,
+           unsigned long flags, const std::string& data) {
+  narrate::Syscall("mount", Quote(source) + ", " + Quote(target) + ", " + Quote(fstype) +
+                                ", " + FlagsToString(flags) +
+                                (data.empty() ? "" : ", \"" + data + "\""));
+  Check(::mount(source.empty() ? nullptr : source.c_str(), target.c_str(),
+                fstype.empty() ? nullptr : fstype.c_str(), flags,
+                data.empty() ? nullptr : data.c_str()),
+        "mount", target);
+}
+
+void Unmount(const std::string& target, int flags) {
+  narrate::Syscall("umount2", Quote(target) + (flags & MNT_DETACH ? ", MNT_DETACH" : ", 0"));
+  Check(umount2(target.c_str(), flags), "umount2", target);
+}
+
+ScopedMount ScopedMount::Make(const std::string& source, const std::string& target,
+                              const std::string& fstype, unsigned long flags,
+                              const std::string& data) {
+  Mount(source, target, fstype, flags, data);
+  return ScopedMount(target);
+}
+
+ScopedMount& ScopedMount::operator=(ScopedMount&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    target_ = other.Release();
+  }
+  return *this;
+}
+
+void ScopedMount::Reset() {
+  if (target_.empty()) return;
+  int saved = errno;
+  narrate::Syscall("umount2", Quote(target_) + ", MNT_DETACH");
+  umount2(target_.c_str(), MNT_DETACH);
+  errno = saved;
+  target_.clear();
+}
+
+std::string ScopedMount::Release() { return std::exchange(target_, std::string()); }
+
+std::vector<MountInfo> ParseMountInfo(const std::string& text) {
+  std::vector<MountInfo> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    MountInfo m;
+    std::string dev, field;
+    if (!(f >> m.id >> m.parent_id >> dev >> m.root >> m.mount_point >> m.options)) continue;
+    while (f >> field && field != "-") m.optional += (m.optional.empty() ? "" : " ") + field;
+    f >> m.fstype >> m.source >> m.super_options;
+    m.root = Unescape(m.root);
+    m.mount_point = Unescape(m.mount_point);
+    m.source = Unescape(m.source);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::vector<MountInfo> ReadMountInfo(pid_t pid) {
+  return ParseMountInfo(
+      ReadFile("/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/mountinfo"));
+}
+
+std::string Propagation(const std::string& path, pid_t pid) {
+  std::string result;
+  for (const MountInfo& m : ReadMountInfo(pid)) {
+    // The last entry for a path is the one on top (mounts stack).
+    if (m.mount_point == path) result = m.optional.empty() ? "private" : m.optional;
+  }
+  return result;
+}
+
+bool IsMountPoint(const std::string& path) {
+  char* real = realpath(path.c_str(), nullptr);
+  if (real == nullptr) return false;
+  std::string p(real);
+  free(real);
+  for (const MountInfo& m : ReadMountInfo())
+    if (m.mount_point == p) return true;
+  return false;
+}
+
+void MakePrivateInChild() {
+  // The child's mount table is a copy of the host's, and on systemd hosts / is
+  // "shared": a mount made here would appear on the host too. Make every mount
+  // private, recursively, before mounting anything (mount_namespaces(7)).
+  Mount("", "/", "", MS_REC | MS_PRIVATE);
+}
+
+void PivotRootInChild(const std::string& new_root) {
+  // pivot_root(2) needs new_root to be a mount point; a bind mount of a directory
+  // onto itself makes any directory one.
+  if (!IsMountPoint(new_root)) Mount(new_root, new_root, "", MS_BIND | MS_REC);
+  narrate::Syscall("chdir", Quote(new_root));
+  Check(chdir(new_root.c_str()), "chdir", new_root);
+  // pivot_root(".", "."): the new root becomes / and the old root is stacked on top
+  // of it at the same place, so no put_old directory is needed (runc does this).
+  narrate::Syscall("pivot_root", "\".\", \".\"");
+  Check(static_cast<int>(syscall(SYS_pivot_root, ".", ".")), "pivot_root", new_root);
+  // Detach the old root, which is on top of ".": after this nothing of the host's
+  // file tree is reachable from the sandbox. MNT_DETACH because host processes'
+  // files keep parts of it busy.
+  Unmount(".", MNT_DETACH);
+  narrate::Syscall("chdir", "\"/\"");
+  Check(chdir("/"), "chdir", "/");
+}
+
+void MountProcInChild(const std::string& target) {
+  // A rootfs could make /proc a symlink to a host path; mounting "through" it
+  // would put procfs (with its writable sysctls) somewhere we did not intend.
+  if (IsSymlink(target))
+    throw UsageError("refusing to mount proc on \"" + target + "\": it is a symlink");
+  MakeDir(target, 0555);
+  // A procfs instance shows the PID namespace of the process that mounts it.
+  Mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  struct statfs sfs;
+  Check(statfs(target.c_str(), &sfs), "statfs", target);
+  if (sfs.f_type != PROC_SUPER_MAGIC)
+    throw UsageError("\"" + target + "\" is not procfs after mounting it");
+}
+
+void SetupDevInChild(const std::string& dev_dir) {
+  if (IsSymlink(dev_dir))
+    throw UsageError("refusing to set up /dev at \"" + dev_dir + "\": it is a symlink");
+  MakeDir(dev_dir, 0755);
+  // A tmpfs of our own: the host's /dev holds disks and consoles the sandbox must
+  // not see. nosuid+noexec: nothing here should be run.
+  Mount("tmpfs", dev_dir, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME,
+        "mode=755,size=65536k");
+  // Device nodes are bind-mounted from the host rather than created with mknod(2):
+  // mknod is refused inside a user namespace (lab 09), a bind mount is not
+  // (bubblewrap does the same).
+  for (const char* name : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    std::string host = std::string("/dev/") + name, path = dev_dir + "/" + name;
+    UniqueFd placeholder = Open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    Mount(host, path, "", MS_BIND);
+  }
+  // A private devpts instance: ptys of the sandbox are invisible to the host and the
+  // host's to us. ptmxmode=0666 makes its own ptmx usable; /dev/ptmx points there.
+  MakeDir(dev_dir + "/pts", 0755);
+  Mount("devpts", dev_dir + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=620");
+  MakeSymlink("pts/ptmx", dev_dir + "/ptmx");
+  MakeDir(dev_dir + "/shm", 01777);
+  Mount("shm", dev_dir + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        "mode=1777,size=65536k");
+  MakeSymlink("/proc/self/fd", dev_dir + "/fd");
+  MakeSymlink("/proc/self/fd/0", dev_dir + "/stdin");
+  MakeSymlink("/proc/self/fd/1", dev_dir + "/stdout");
+  MakeSymlink("/proc/self/fd/2", dev_dir + "/stderr");
+}
+
+void MountSysReadOnlyInChild(const std::string& target) {
+  if (IsSymlink(target))
+    throw UsageError("refusing to mount sysfs on \"" + target + "\": it is a symlink");
+  MakeDir(target, 0555);
+  // Read-only: /sys holds knobs for the whole machine (Docker mounts it ro too).
+  const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  try {
+    Mount("sysfs", target, "sysfs", flags);
+  } catch (const SysError& e) {
+    // A fresh sysfs needs privilege over the network namespace; under a sandbox
+    // whose user namespace does not own it, bind the host's /sys read-only instead.
+    if (e.err() != EPERM) throw;
+    Mount("/sys", target, "", MS_BIND | MS_REC);
+    Mount("", target, "", MS_BIND | MS_REMOUNT | flags);
+  }
+}
+
+}  // namespace nslab::mount

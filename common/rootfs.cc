@@ -1,0 +1,150 @@
+#include "common/rootfs.h"
+
+#include <ftw.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "common/error.h"
+#include "common/image.h"
+#include "common/lab.h"
+#include "common/mount.h"
+#include "common/narrate.h"
+
+namespace nslab::rootfs {
+namespace {
+
+void MakeDir(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) < 0 && errno != EEXIST) Check(-1, "mkdir", path);
+}
+
+int RemoveOne(const char* path, const struct stat*, int type, struct FTW*) {
+  int r = (type == FTW_DP) ? rmdir(path) : unlink(path);
+  if (r < 0 && errno != ENOENT)
+    std::fprintf(stderr, "%s: removing \"%s\": %s\n", ProgramName().c_str(), path,
+                 std::strerror(errno));
+  return 0;  // keep going: remove as much as we can
+}
+
+}  // namespace
+
+std::string RunBase() {
+  const char* env = std::getenv("NSLAB_RUN_DIR");
+  return (env != nullptr && *env != '\0') ? env : "/run/nslab";
+}
+
+RunDir& RunDir::operator=(RunDir&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    path_ = other.Release();
+  }
+  return *this;
+}
+
+void RunDir::Reset() {
+  if (path_.empty()) return;
+  int saved = errno;
+  narrate::Syscall("nftw", "\"" + path_ + "\", FTW_DEPTH|FTW_PHYS|FTW_MOUNT (remove)");
+  // FTW_MOUNT: never descend into another filesystem. If a mount were left here
+  // (it should not be: the child's mounts live in its own namespace), rmdir of
+  // its mount point fails with EBUSY and we say so instead of emptying it.
+  nftw(path_.c_str(), RemoveOne, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+  errno = saved;
+  path_.clear();
+}
+
+std::string RunDir::Release() { return std::exchange(path_, std::string()); }
+
+RunDir PrepareRun(std::string_view lab) {
+  const std::string base = RunBase();
+  // /run/nslab may not exist yet (tmpfs /run is empty after boot).
+  MakeDir(base, 0755);
+  std::string path = base + "/" + std::string(lab) + "-" + std::to_string(getpid());
+  narrate::Syscall("mkdir", "\"" + path + "\", 0700");
+  if (mkdir(path.c_str(), 0700) < 0) {
+    if (errno != EEXIST) Check(-1, "mkdir", path);
+    // Left by an earlier run with our pid that was SIGKILLed: its mounts died
+    // with its namespace, so only directories remain. Start afresh.
+    RunDir stale(path);
+    stale.Reset();
+    Check(mkdir(path.c_str(), 0700), "mkdir", path);
+  }
+  RunDir run(path);
+  Check(mkdir(run.rootfs().c_str(), 0755), "mkdir", run.rootfs());
+  return run;
+}
+
+std::string Source::Describe() const {
+  return rootfs_dir.empty() ? "image " + image_tar : "directory " + rootfs_dir;
+}
+
+bool ContainsCommand(const std::string& root, const std::string& command) {
+  struct stat st;
+  if (command.empty()) return false;
+  if (command.find('/') != std::string::npos) {
+    std::string p = command[0] == '/' ? command : "/" + command;
+    return lstat((root + p).c_str(), &st) == 0;
+  }
+  for (const char* dir :
+       {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
+    if (lstat((root + dir + "/" + command).c_str(), &st) == 0) return true;
+  }
+  return false;
+}
+
+Source ChooseSource(const std::string& rootfs_flag, const std::vector<std::string>& command) {
+  Source src;
+  if (rootfs_flag.empty()) {
+    src.image_tar = image::BuiltinBusyboxTar();
+    return src;
+  }
+  std::string dir = lab::ResolvePath(rootfs_flag);
+  if (dir.empty() || dir[0] != '/')
+    throw UsageError("--rootfs \"" + rootfs_flag + "\": give an absolute path (or run it "
+                     "with bazel run, which resolves relative ones)");
+  struct stat st;
+  if (stat(dir.c_str(), &st) < 0)
+    throw UsageError("--rootfs \"" + dir + "\": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) throw UsageError("--rootfs \"" + dir + "\": not a directory");
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (dir == "/")
+    throw UsageError("--rootfs /: the host's own root is not a sandbox root filesystem");
+  if (!command.empty() && !ContainsCommand(dir, command[0]))
+    throw UsageError("--rootfs \"" + dir + "\": the command \"" + command[0] +
+                     "\" is not in it (looked in /usr/local/sbin /usr/local/bin /usr/sbin "
+                     "/usr/bin /sbin /bin)");
+  src.rootfs_dir = dir;
+  return src;
+}
+
+void PopulateInChild(const std::string& target, const Source& source) {
+  if (!source.rootfs_dir.empty()) {
+    // A recursive bind makes the directory a mount point of our private namespace.
+    mount::Mount(source.rootfs_dir, target, "", MS_BIND | MS_REC);
+    return;
+  }
+  // A tmpfs in *our* mount namespace: the host never sees it, and it vanishes with
+  // the namespace however the sandbox ends. The image stays untouched.
+  mount::Mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755");
+  image::UnpackStats s = image::Unpack(source.image_tar, target);
+  narrate::Step("unpacked " + source.image_tar.substr(source.image_tar.rfind('/') + 1) +
+                ": " + std::to_string(s.files) + " files, " + std::to_string(s.dirs) +
+                " directories, " + std::to_string(s.symlinks) + " symlinks");
+}
+
+void EnterInChild(const std::string& root, const Source& source) {
+  mount::MakePrivateInChild();
+  PopulateInChild(root, source);
+  mount::MountProcInChild(root + "/proc");
+  mount::SetupDevInChild(root + "/dev");
+  mount::MountSysReadOnlyInChild(root + "/sys");
+  mount::PivotRootInChild(root);
+}
+
+}  // namespace nslab::rootfs
