@@ -53,6 +53,13 @@ Identity Read(pid_t pid) {
     ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
     if (n < 0) {
       int err = errno;
+      if (err == ENOENT && k.clone_flag == CLONE_NEWNS) {
+        // Every kernel has mount namespaces: the process has exited. A zombie keeps
+        // its pid and user links but drops the others, which would look like new
+        // namespaces of every kind.
+        throw SysError(ESRCH, "readlink", link,
+                       "the process has exited (a zombie keeps no namespaces)");
+      }
       if (err == ENOENT) {  // this kernel has no such namespace kind
         id[k.name] = 0;
         continue;

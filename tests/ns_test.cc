@@ -81,6 +81,22 @@ TEST(ReadTest, NonexistentPidNamesProcPid) {
   }
 }
 
+TEST(ReadTest, ZombieThrowsInsteadOfLookingIsolated) {
+  // An exited, unreaped child still has /proc/PID but most ns links are gone.
+  pid_t pid = Check(fork(), "fork");
+  if (pid == 0) _exit(0);
+  siginfo_t info = {};
+  Check(waitid(P_PID, pid, &info, WEXITED | WNOWAIT), "waitid");
+  try {
+    Identity id = Read(pid);
+    ADD_FAILURE() << "read a zombie: uts=" << id["uts"];
+  } catch (const SysError& e) {
+    EXPECT_EQ(e.err(), ESRCH);
+    EXPECT_NE(std::string(e.what()).find("/proc/" + std::to_string(pid)), std::string::npos);
+  }
+  waitpid(pid, nullptr, 0);
+}
+
 TEST(TableTest, MarksDifferingRowsOnly) {
   Identity a = {{"uts", 10}, {"ipc", 20}, {"mnt", 30}};
   Identity b = {{"uts", 11}, {"ipc", 20}, {"mnt", 30}};

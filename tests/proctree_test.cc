@@ -99,7 +99,7 @@ TEST(RenderTest, TwoChildrenAndAZombie) {
   waitpid(second, nullptr, 0);
 
   const std::string a = "(" + std::to_string(first) + ")";
-  const std::string b = "(" + std::to_string(second) + ") <zombie>";
+  const std::string b = "(" + std::to_string(second) + ") <zombie>\n";  // no ns marks
   EXPECT_NE(tree.find("├─"), std::string::npos) << tree;
   EXPECT_NE(tree.find(a), std::string::npos) << tree;
   EXPECT_NE(tree.find(b), std::string::npos) << tree;
