@@ -48,6 +48,7 @@ struct Finding {
 struct Host {
   std::string proc = "/proc";
   std::string sys = "/sys";
+  std::string modules = "/lib/modules";  // kernel modules, for overlay.ko
   uid_t euid;  // defaults to geteuid()
   // Whether a shared object (by soname) can be loaded; default: dlopen(3).
   std::function<bool(const std::string& soname)> has_library;
@@ -70,6 +71,7 @@ Finding CheckRootPropagation(const Host& host);            // `/` shared or priv
 Finding CheckOverlay(const Host& host);                    // PROC/filesystems
 Finding CheckBusyboxImage(const Host& host);
 std::vector<Finding> CheckLibraries(const Host& host);     // libnl, libseccomp, libcap, libarchive
+Finding CheckSeccomp(const Host& host);                    // "Seccomp:" in PROC/self/status
 
 // All of the above, in the order of the table.
 std::vector<Finding> RunAll(const Host& host);
