@@ -234,6 +234,13 @@ pid_t Child::Release() {
 }
 
 Child Clone(const CloneOptions& opts, ChildFn fn) {
+  if (opts.flags & CLONE_NEWTIME) {
+    // clone(2) reads its low byte as the exit signal, and CLONE_NEWTIME (0x80) lies
+    // in it: the kernel would refuse with a bare EINVAL.
+    throw UsageError(
+        "clone(2) cannot create a time namespace: call unshare(CLONE_NEWTIME) and fork "
+        "instead (see time_namespaces(7))");
+  }
   Pipe go = MakePipe();
   Pipe report = MakePipe();
 

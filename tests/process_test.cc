@@ -320,6 +320,17 @@ TEST(CloneTest, StackOverflowHitsTheGuardPage) {
   EXPECT_EQ(st.signal, SIGSEGV) << st.Describe();
 }
 
+TEST(CloneTest, TimeNamespaceIsRefusedWithAReason) {
+  CloneOptions o;
+  o.flags = CLONE_NEWTIME;
+  try {
+    Clone(o, [] { return 0; });
+    FAIL() << "no exception";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("unshare"), std::string::npos) << e.what();
+  }
+}
+
 TEST(CloneFlagsToStringTest, RendersFlagsAndSignal) {
   EXPECT_EQ(CloneFlagsToString(SIGCHLD), "SIGCHLD");
   EXPECT_EQ(CloneFlagsToString(CLONE_NEWUTS | CLONE_NEWPID | SIGCHLD),
