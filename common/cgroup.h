@@ -191,6 +191,12 @@ class ScopedCgroup {
   friend ScopedCgroup Create(const Layout&, const std::string&, const Limits&);
   std::string name_;
   std::vector<Node> nodes_;
+  // cgroup v2 only, when Create had to make room in our own cgroup: the controllers
+  // it enabled in v2_parent_'s cgroup.subtree_control, and the leaf it moved this
+  // process into; Destroy undoes both.
+  std::string v2_parent_;
+  std::vector<std::string> v2_enabled_;
+  std::string lab_leaf_;
 };
 
 // Creates cgroup `name` beneath the caller's own cgroup in every hierarchy of
