@@ -15,6 +15,11 @@ void AddCommonFlags(CLI::App& app, Options& opt) {
                "Log every system call, with its flags as text, before making it");
   app.add_option("command", opt.command,
                  "Command to run inside the sandbox, after `--` (default: the narrated demo)");
+  // The first word that is not one of our flags starts the command: everything after
+  // it is the command's own (`04_uts sh -c 'hostname -s'`; `-c` and `-s` are sh's).
+  // So `bazel run //labs:01_process -- sh -c 'exit 3'` works although bazel eats the
+  // `--`; a `--` of our own is still accepted.
+  app.positionals_at_end();
   app.footer(
       "With no command, the lab runs its narrated demo and exits 0. With `-- CMD ARGS...`\n"
       "it runs CMD inside the lab's sandbox and exits with CMD's status (127 not found,\n"

@@ -25,7 +25,8 @@ struct Options {
   bool Demo() const { return command.empty(); }
 };
 
-// -v/--verbose and the trailing `-- CMD ARGS...`.
+// -v/--verbose and the trailing `-- CMD ARGS...` (the `--` may be left out: the first
+// word that is not a flag of the lab starts the command).
 void AddCommonFlags(CLI::App& app, Options& opt);
 
 // Parses argv, configures narration, runs body and returns its exit code. Any

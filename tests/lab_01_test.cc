@@ -71,6 +71,14 @@ TEST(Lab01Test, CommandExitStatusIsTheLabs) {
   EXPECT_EQ(r.err, "");
 }
 
+TEST(Lab01Test, CommandWithoutDoubleDashAsUnderBazelRun) {
+  // `bazel run //labs:01_process -- sh -c 'exit 3'` passes no `--` to the lab.
+  auto r = RunLab("01_process", {"/bin/sh", "-c", "echo -v; exit 3"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(r.out, "-v\n");
+  EXPECT_EQ(r.err, "");
+}
+
 TEST(Lab01Test, CommandKilledBySignalIs128PlusN) {
   auto r = RunLab("01_process", {"--", "/bin/sh", "-c", "kill -TERM $$"});
   EXPECT_EQ(r.exit_code, 128 + 15);

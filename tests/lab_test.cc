@@ -69,6 +69,18 @@ TEST(MainTest, ReturnsWhatTheBodyReturns) {
   EXPECT_FALSE(opt.Demo());
 }
 
+TEST(MainTest, TheFirstWordThatIsNoFlagStartsTheCommand) {
+  // `bazel run //labs:01_process -- sh -c 'exit 3'`: bazel takes the `--`.
+  Options opt;
+  EXPECT_EQ(RunMain({"sh", "-c", "exit 3"}, [] { return 0; }, nullptr, &opt), 0);
+  EXPECT_EQ(opt.command, (std::vector<std::string>{"sh", "-c", "exit 3"}));
+  EXPECT_FALSE(opt.verbose);
+  // Flags after the command are the command's, even ones we also have.
+  RunMain({"-v", "ls", "-v", "--help", "--", "x"}, [] { return 0; }, nullptr, &opt);
+  EXPECT_TRUE(opt.verbose);
+  EXPECT_EQ(opt.command, (std::vector<std::string>{"ls", "-v", "--help", "--", "x"}));
+}
+
 TEST(MainTest, VerboseFlagAndCommandModeConfigureNarration) {
   bool enabled = true, verbose = false;
   RunMain({"--", "true"}, [&] {
