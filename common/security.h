@@ -56,14 +56,35 @@ void MaskPathsInChild(const Profile& profile);
 // Runs in the child as the last step before execve: capabilities (bounding set,
 // then effective = permitted = the profile's set, inheritable and ambient empty),
 // PR_SET_NO_NEW_PRIVS, then the seccomp filter (last, because it forbids calls the
-// earlier steps need). Privileged: no capability drop and no seccomp filter, but
-// no_new_privs is still set (it takes nothing away from a process that already
-// holds every capability, and keeps setuid binaries inside from gaining more).
+// earlier steps need). Privileged: nothing — every capability, no no_new_privs, no
+// filter — as `docker run --privileged` (the rule: --privileged turns the
+// hardening off, so the diff in docs/security.md shows each layer).
 void ApplyInChild(const Profile& profile);
 
-// Runs in the child just before execve: closes every fd >= 3 (close_range(2),
-// falling back to walking /proc/self/fd), so no host fd reaches the container.
+// Runs in the child just before execve: makes every fd >= 3 close-on-exec
+// (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC), falling back to walking /proc/self/fd),
+// so no host fd reaches the command (CVE-2024-21626). Marking instead of closing keeps
+// process::Clone's error pipe working until the execve itself: an exec failure is
+// still reported, and the kernel closes everything at the moment of execve.
+// Also for privileged containers (a leaked fd is a bug, not a privilege).
 void CloseExtraFdsInChild();
+
+// Runs in the child after chdir to the working directory: throws unless getcwd(3)
+// names a path inside the current root. A cwd inherited from an fd of the host
+// (cwd /proc/self/fd/N, CVE-2024-21626) is "unreachable" and refused.
+void VerifyCwdInChild();
+
+// For `exec`: PR_SET_DUMPABLE 0 before joining the container's namespaces, so that
+// processes already inside cannot ptrace it or open its /proc/PID/{fd,exe,mem}
+// (which still lead to the host) while it joins; execve makes it dumpable again
+// (runc's nsexec does the same; CVE-2019-5736 and CVE-2016-9962).
+void SetNonDumpableInChild();
+
+// Runs in the child after /proc is mounted in the new root: throws unless "/proc" is
+// a real directory (not a symlink) with a procfs mounted on it (statfs
+// PROC_SUPER_MAGIC) — CVE-2019-16884 made runc's /proc land elsewhere through a
+// symlink in the image. MaskPathsInChild calls it first.
+void CheckProcInChild();
 
 // The effective capability names for a profile, sorted ("CAP_CHOWN", ...); empty
 // means "all" when privileged (see Describe).
