@@ -141,5 +141,39 @@ TEST(ReadTest, ChildInNewUtsNamespaceDiffersInUtsOnly) {
   for (const auto& r : rows) EXPECT_EQ(r.marked, r.cells[0] == "uts") << r.cells[0];
 }
 
+TEST(ReadTest, ChildInNewPidNamespaceDiffersInPidAndPidForChildren) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  process::CloneOptions opts;
+  opts.flags = CLONE_NEWPID;
+  process::Child child = process::Clone(opts, [] { return 0; });
+  EXPECT_EQ(Differences(Read(getpid()), Read(child.pid())),
+            (std::vector<std::string>{"pid", "pid_for_children"}));
+}
+
+TEST(ReadTest, UnsharePidChangesOnlyPidForChildren) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  // unshare(CLONE_NEWPID) cannot move the caller: only its future children go into
+  // the new namespace, which pid_for_children shows at once.
+  Pipe ready = MakePipe(), hold = MakePipe();
+  pid_t pid = Check(fork(), "fork");
+  if (pid == 0) {
+    ready.read.Reset();
+    hold.write.Reset();
+    char c = unshare(CLONE_NEWPID) == 0 ? 'y' : 'n';
+    (void)!write(ready.write.Get(), &c, 1);
+    (void)!read(hold.read.Get(), &c, 1);
+    _exit(0);
+  }
+  ready.write.Reset();
+  hold.read.Reset();
+  char c = 0;
+  ASSERT_EQ(read(ready.read.Get(), &c, 1), 1);
+  Identity its = Read(pid);
+  hold.write.Reset();
+  waitpid(pid, nullptr, 0);
+  ASSERT_EQ(c, 'y') << "unshare(CLONE_NEWPID) failed";
+  EXPECT_EQ(Differences(Read(getpid()), its), (std::vector<std::string>{"pid_for_children"}));
+}
+
 }  // namespace
 }  // namespace nslab::ns
