@@ -275,7 +275,8 @@ std::vector<LinkInfo> ListLinks() {
   std::vector<LinkInfo> out;
   for (nl_object* o = nl_cache_get_first(links); o; o = nl_cache_get_next(o)) {
     auto* l = reinterpret_cast<rtnl_link*>(o);
-    LinkInfo info{rtnl_link_get_ifindex(l), rtnl_link_get_name(l), rtnl_link_get_flags(l), {}};
+    LinkInfo info{rtnl_link_get_ifindex(l), rtnl_link_get_name(l), rtnl_link_get_flags(l),
+                  {}, rtnl_link_get_master(l)};
     for (nl_object* a = nl_cache_get_first(addrs); a; a = nl_cache_get_next(a)) {
       auto* ad = reinterpret_cast<rtnl_addr*>(a);
       if (rtnl_addr_get_family(ad) != AF_INET || rtnl_addr_get_ifindex(ad) != info.index)

@@ -95,6 +95,7 @@ struct LinkInfo {
   bool Up() const;
   std::string FlagsText() const;  // "UP,LOOPBACK,RUNNING" (like ip link's <...>)
   std::vector<std::string> addresses;  // IPv4 CIDRs
+  int master_index = 0;                // the bridge it is enslaved to, 0 if none
 };
 // Links (with their IPv4 addresses) of the caller's network namespace, by index.
 std::vector<LinkInfo> ListLinks();

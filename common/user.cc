@@ -39,6 +39,10 @@ std::string MapHint(const std::string& file, int err) {
     return "a line is malformed, a range overlaps another, or the outside id is not "
            "mapped in the writer's own user namespace";
   if (err == ENOENT || err == ESRCH) return "the child is gone";
+  if (err == EACCES)
+    return "/proc/PID of the child is not ours: the writer changed uid without exec and is "
+           "not dumpable (prctl PR_SET_DUMPABLE), or it is not in the child's parent user "
+           "namespace";
   return HintFor("write", err);
 }
 

@@ -1,0 +1,141 @@
+// user_test — id maps written from the parent, root inside, the outside uid on disk,
+// the once-only rule, setgroups "deny" for an unprivileged writer.
+//
+// Tagged no-sandbox: Bazel's sandbox maps only uid 0, so uid 65534 cannot be mapped
+// there. Cases that change our own uid run in a forked helper.
+#include "common/user.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "common/error.h"
+#include "common/fd.h"
+#include "common/process.h"
+
+namespace nslab::user {
+namespace {
+
+std::string TmpDir(const std::string& name) {
+  // Must be reachable by uid 65534: not under the 0700 output base.
+  std::string dir = "/tmp/nslab-user-test-" + std::to_string(getpid()) + "-" + name;
+  mkdir(dir.c_str(), 0777);
+  chmod(dir.c_str(), 0777);
+  return dir;
+}
+
+TEST(UserTest, MapLineIsInsideOutsideCount) {
+  EXPECT_EQ(MapLine(0, 65534), "0 65534 1\n");
+  EXPECT_EQ(MapLine(0, 100000, 65536), "0 100000 65536\n");
+}
+
+TEST(UserTest, DefaultOutsideIdIsNobodyForRootElseOurOwn) {
+  if (geteuid() == 0) {
+    EXPECT_EQ(DefaultOutsideUid(), 65534u);
+    EXPECT_EQ(DefaultOutsideGid(), 65534u);
+  } else {
+    EXPECT_EQ(DefaultOutsideUid(), geteuid());
+  }
+}
+
+TEST(UserTest, UserNamespacesAreEnabledHere) {
+  EXPECT_NO_THROW(CheckUserNamespacesEnabled());
+}
+
+TEST(UserTest, ChildIsRootInsideAndNobodyOutside) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  const std::string dir = TmpDir("own");
+  const std::string file = dir + "/made-inside";
+  process::Child child = process::Clone({CLONE_NEWUSER}, [&] {
+    SetupInChild();
+    if (getuid() != 0 || getgid() != 0 || geteuid() != 0) return 30;
+    UniqueFd fd = Open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    struct stat st;
+    if (fstat(fd.Get(), &st) != 0 || st.st_uid != 0) return 31;  // 0 as seen inside
+    return 0;
+  });
+  WriteMapsFromParent(child.pid(), 65534, 65534);
+  EXPECT_EQ(ReadMap(child.pid(), "uid_map"), "0 65534 1");
+  EXPECT_EQ(ReadMap(child.pid(), "gid_map"), "0 65534 1");
+  child.Go();
+  EXPECT_EQ(child.Wait().ShellCode(), 0);
+  struct stat st;
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u) << "the file belongs to the outside uid on disk";
+  EXPECT_EQ(st.st_gid, 65534u);
+  unlink(file.c_str());
+  rmdir(dir.c_str());
+}
+
+TEST(UserTest, SecondMapWriteIsEpermNamingTheFile) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  process::Child child = process::Clone({CLONE_NEWUSER}, [] { return 0; });
+  WriteMapsFromParent(child.pid(), 65534, 65534);
+  try {
+    WriteMapFile(child.pid(), "uid_map", MapLine(0, 65534));
+    FAIL() << "second uid_map write succeeded";
+  } catch (const SysError& e) {
+    EXPECT_EQ(e.err(), EPERM);
+    std::string what = e.what();
+    EXPECT_NE(what.find("/proc/" + std::to_string(child.pid()) + "/uid_map"), std::string::npos)
+        << what;
+    EXPECT_NE(what.find("only once"), std::string::npos) << what;
+  }
+  child.Go();
+  EXPECT_EQ(child.Wait().ShellCode(), 0);
+}
+
+// An unprivileged parent may map only its own ids, and must deny setgroups first.
+TEST(UserTest, UnprivilegedParentMapsItsOwnIdWithSetgroupsDenied) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (to become uid 65534)";
+  pid_t helper = fork();
+  ASSERT_GE(helper, 0);
+  if (helper == 0) {
+    process::RunInChild([] {
+      Check(setgroups(0, nullptr), "setgroups");
+      Check(setresgid(65534, 65534, 65534), "setresgid");
+      Check(setresuid(65534, 65534, 65534), "setresuid");
+      // Changing uid made us non-dumpable, which makes /proc/PID of our children
+      // root's; execve(2) of a binary (setpriv ... 09_user) would have reset it.
+      Check(prctl(PR_SET_DUMPABLE, 1), "prctl", "PR_SET_DUMPABLE");
+      process::Child child = process::Clone({CLONE_NEWUSER}, [] {
+        SetupInChild();
+        return getuid() == 0 ? 0 : 40;
+      });
+      WriteMapsFromParent(child.pid(), 65534, 65534);
+      if (ReadFile("/proc/" + std::to_string(child.pid()) + "/setgroups") != "deny\n")
+        return 41;
+      // Mapping someone else's uid is refused, with the reason.
+      process::Child other = process::Clone({CLONE_NEWUSER}, [] { return 0; });
+      try {
+        WriteMapFile(other.pid(), "uid_map", MapLine(0, 0));
+        return 42;
+      } catch (const SysError& e) {
+        if (e.err() != EPERM) return 43;
+      }
+      other.Go();
+      other.Wait();
+      child.Go();
+      return child.Wait().ShellCode();
+    });
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(helper, &status, 0), helper);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(UserTest, ReadMapSqueezesSpaces) {
+  EXPECT_FALSE(ReadMap(getpid()).empty());
+}
+
+}  // namespace
+}  // namespace nslab::user
