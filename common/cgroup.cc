@@ -38,9 +38,9 @@ bool Exists(const std::string& path) {
 std::string Join(const std::string& dir, std::string_view name) {
   std::string out = dir;
   while (out.size() > 1 && out.back() == '/') out.pop_back();
+  while (!name.empty() && name.front() == '/') name.remove_prefix(1);
   if (name.empty()) return out;
   if (out.empty() || out.back() != '/') out += '/';
-  while (!name.empty() && name.front() == '/') name.remove_prefix(1);
   out += name;
   return out;
 }
@@ -546,7 +546,10 @@ MemoryCounters ScopedCgroup::Memory() const {
       m.oom_kill = KeyValue(ev, "oom_kill");
       m.peak = ReadNumber(Join(n.dir, "memory.peak"));
     } else {
-      m.max = ReadNumber(Join(n.dir, "memory.failcnt"));
+      // With memsw limited too, the kernel charges memory+swap first, and a refusal
+      // counts in memory.memsw.failcnt instead of memory.failcnt: add both.
+      m.max = ReadNumber(Join(n.dir, "memory.failcnt")) +
+              ReadNumber(Join(n.dir, "memory.memsw.failcnt"));
       std::string oc = ReadIfExists(Join(n.dir, "memory.oom_control"));
       m.oom = KeyValue(oc, "under_oom");
       m.oom_kill = KeyValue(oc, "oom_kill");
@@ -620,8 +623,10 @@ void ScopedCgroup::Destroy() {
       keep(SysError(EBUSY, "kill", name_, "processes keep appearing in the cgroup"));
       break;
     }
-    if (!kernel_kill) {
-      for (pid_t p : left) {
+    for (pid_t p : left) {
+      if (Fake().kill_process) {
+        Fake().kill_process(p);  // a test's fake kernel: the pid "dies"
+      } else if (!kernel_kill) {
         narrate::Syscall("kill", std::to_string(p) + ", SIGKILL");
         kill(p, SIGKILL);
       }

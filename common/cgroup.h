@@ -125,6 +125,7 @@ Layout Detect(const std::string& sys_fs_cgroup = "/sys/fs/cgroup",
 // What the kernel counted. Fields a layout does not provide stay 0.
 struct MemoryCounters {
   int64_t max = 0;       // usage hit the limit: v2 memory.events "max", v1 memory.failcnt
+                         // + memory.memsw.failcnt
   int64_t oom = 0;       // v2 memory.events "oom" (v1: memory.oom_control under_oom)
   int64_t oom_kill = 0;  // processes the OOM killer killed here: v2 memory.events
                          // "oom_kill", v1 memory.oom_control "oom_kill"
@@ -224,10 +225,13 @@ void UnshareInChild();
 // For tests against a fake cgroupfs made of plain directories: the kernel fills a
 // new cgroup directory with control files and empties it on rmdir; a fake cannot.
 // `after_mkdir(dir)` is called after each mkdir and `before_rmdir(dir)` before each
-// rmdir; pass empty functions to restore the real behaviour.
+// rmdir; `kill_process(pid)`, when set, replaces kill(pid, SIGKILL) during cleanup
+// (so that pids written into a fake cgroup.procs never reach real processes). Pass
+// an empty FakeKernel to restore the real behaviour.
 struct FakeKernel {
   std::function<void(const std::string& dir)> after_mkdir;
   std::function<void(const std::string& dir)> before_rmdir;
+  std::function<void(pid_t pid)> kill_process;
 };
 void SetFakeKernelForTesting(FakeKernel fake);
 
