@@ -1,7 +1,11 @@
 #include "common/user.h"
 
+#include <fcntl.h>
 #include <grp.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <cerrno>
 #include <sstream>
@@ -114,6 +118,39 @@ void SetupInChild() {
 
 uid_t DefaultOutsideUid() { return geteuid() == 0 ? 65534 : geteuid(); }
 gid_t DefaultOutsideGid() { return geteuid() == 0 ? 65534 : getegid(); }
+
+void ChownForChild(const std::string& path, uid_t outside_uid, gid_t outside_gid) {
+  narrate::Syscall("chown", "\"" + path + "\", " + std::to_string(outside_uid) + ", " +
+                                std::to_string(outside_gid));
+  Check(chown(path.c_str(), outside_uid, outside_gid), "chown", path);
+}
+
+HeldFile HoldForChild(const std::string& path) {
+  HeldFile held;
+  held.fd = Open(path, O_RDONLY);
+  held.path = "/proc/self/fd/" + std::to_string(held.fd.Get());
+  return held;
+}
+
+std::string UseOwnRunDirIfUnprivileged() {
+  if (geteuid() == 0) return "";
+  const char* set = std::getenv("NSLAB_RUN_DIR");
+  if (set != nullptr && *set != '\0') return "";
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  std::string base = (xdg != nullptr && *xdg != '\0')
+                         ? std::string(xdg) + "/nslab"
+                         : "/tmp/nslab-" + std::to_string(geteuid());
+  // /tmp is shared: the directory must be ours and closed to others, or another
+  // user could have made it first and plant things in it.
+  if (mkdir(base.c_str(), 0700) < 0 && errno != EEXIST) Check(-1, "mkdir", base);
+  struct stat st;
+  Check(lstat(base.c_str(), &st), "lstat", base);
+  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+    throw UsageError("\"" + base + "\" must be a directory of yours with mode 0700; "
+                     "remove it or set NSLAB_RUN_DIR");
+  setenv("NSLAB_RUN_DIR", base.c_str(), 1);
+  return base;
+}
 
 std::string ReadMap(pid_t pid, const std::string& file) {
   std::istringstream in(ReadFile("/proc/" + std::to_string(pid) + "/" + file));

@@ -27,6 +27,8 @@
 
 #include <string>
 
+#include "common/fd.h"
+
 namespace nslab::user {
 
 // Fails with one clear line (UsageError) when this kernel cannot create user
@@ -59,6 +61,27 @@ void SetupInChild();
 // unprivileged user may map).
 uid_t DefaultOutsideUid();
 gid_t DefaultOutsideGid();
+
+// Makes `path` (the per-run directory) the outside uid's, so that root inside — who
+// is that uid on the host and has no power over host-owned inodes — can walk into
+// it and mount the rootfs there. A no-op when it is ours already.
+void ChownForChild(const std::string& path, uid_t outside_uid, gid_t outside_gid);
+
+// A file the child must read after it has entered its user namespace, when a
+// directory on the way is closed to the outside uid (Bazel's output base under
+// /root, mode 0700): the parent opens it now (O_CLOEXEC, so the command never sees
+// it) and the child reaches it through the inherited descriptor, /proc/self/fd/N —
+// the file's own mode (0555) still applies, the directories' no longer do.
+struct HeldFile {
+  UniqueFd fd;
+  std::string path;  // "/proc/self/fd/N"
+};
+HeldFile HoldForChild(const std::string& path);
+
+// Per-run state for an unprivileged user: /run/nslab is root's, so when not root
+// and NSLAB_RUN_DIR is unset, sets it to $XDG_RUNTIME_DIR/nslab, or /tmp/nslab-UID.
+// Returns the base chosen ("" when nothing changed).
+std::string UseOwnRunDirIfUnprivileged();
 
 // The first line of /proc/PID/uid_map (or gid_map), spaces squeezed: "0 65534 1".
 std::string ReadMap(pid_t pid, const std::string& file = "uid_map");
