@@ -44,10 +44,12 @@ int main(int argc, char** argv) {
     // 1. Read every link first, so that one bad pid fails before any output.
     std::vector<ns::Identity> ids;
     std::vector<std::string> columns;
+    // BEGIN SOLUTION 02: read each pid's namespace identity (ns::Read) and name its column
     for (pid_t p : pids) {
       ids.push_back(ns::Read(p));
       columns.push_back(p == getpid() ? "self " + std::to_string(p) : std::to_string(p));
     }
+    // END SOLUTION 02
     narrate::Step("readlink /proc/PID/ns/*: the number is the namespace's nsfs inode");
     narrate::Table(ns::TableHeader(columns), ns::TableRows(ids));
     narrate::Step("rows marked * differ: there the processes are isolated from each other");
