@@ -148,7 +148,7 @@ void CheckScmp(int rc, std::string_view call, std::string_view arg) {
 // Adds one libseccomp rule; syscalls unknown to this architecture are skipped.
 void AddRule(scmp_filter_ctx ctx, const Spec& s, int nr, unsigned argc,
              const scmp_arg_cmp* args) {
-  int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(s.err), nr, argc, args);
+  int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(s.err), nr, argc, args);
   // A negative nr is a "pseudo syscall": known to libseccomp but absent from the
   // native arch (stime on x86_64). libseccomp adds it for the other arches and may
   // answer -EDOM or -EOPNOTSUPP for the native one; either way nothing to filter.

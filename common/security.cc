@@ -63,7 +63,10 @@ UniqueFd OpenNoFollow(const std::string& path) {
   open_how how{};
   how.flags = O_PATH | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  long fd = syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
+  // RESOLVE_IN_ROOT treats dirfd as the root ("/.." stays there, absolute symlinks
+  // resolve inside it); with AT_FDCWD it would be the cwd, so pass "/" explicitly.
+  UniqueFd root(Check(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/"));
+  long fd = syscall(SYS_openat2, root.Get(), path.c_str(), &how, sizeof how);
   if (fd >= 0) return UniqueFd(static_cast<int>(fd));
   if (errno == ENOENT) return UniqueFd();
   if (errno == ELOOP)
@@ -73,7 +76,7 @@ UniqueFd OpenNoFollow(const std::string& path) {
   if (errno != ENOSYS && errno != EPERM)  // EPERM: an old seccomp filter around us
     Check(-1, "openat2", path);
 
-  UniqueFd dir(Check(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/"));
+  UniqueFd dir = std::move(root);
   size_t start = 1;
   while (start <= path.size()) {
     size_t end = path.find('/', start);
