@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -440,6 +441,43 @@ TEST(ForwardSignalsTest, PidNamespaceInitGetsSigkill) {
   ExitStatus st = SigtermHelperWithChild(CLONE_NEWPID);
   EXPECT_FALSE(st.Signaled()) << "the helper itself died: " << st.Describe();
   EXPECT_EQ(st.code, 100 + SIGKILL);
+}
+
+TEST(KillWithParentTest, ChildDiesWhenTheParentDies) {
+  // R, a child subreaper, forks H; H clones `cat` (kill_with_parent) and dies without
+  // any cleanup. cat is reparented to R, which sees how it ended: SIGKILL from
+  // PR_SET_PDEATHSIG, or, without it, exit 0 once R closes cat's stdin.
+  pid_t reaper = Check(fork(), "fork");
+  if (reaper == 0) {
+    int code = 3;
+    try {
+      Check(prctl(PR_SET_CHILD_SUBREAPER, 1), "prctl", "PR_SET_CHILD_SUBREAPER");
+      Pipe in = MakePipe(), report = MakePipe();
+      pid_t helper = Check(fork(), "fork");
+      if (helper == 0) {
+        Child c = Clone({}, [&] {
+          Check(dup2(in.read.Get(), STDIN_FILENO), "dup2", "stdin");
+          return Exec({"cat"});
+        });
+        c.Go();
+        pid_t cat = c.pid();
+        (void)!write(report.write.Get(), &cat, sizeof cat);
+        _exit(0);  // no destructors: the Child does not get to kill cat
+      }
+      report.write.Reset();
+      in.read.Reset();
+      pid_t cat = 0;
+      if (read(report.read.Get(), &cat, sizeof cat) != sizeof cat) _exit(4);
+      WaitPid(helper);
+      in.write.Reset();  // without PDEATHSIG cat would now read EOF and exit 0
+      ExitStatus st = WaitPid(cat);
+      code = st.signal == SIGKILL ? 0 : 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "reaper: %s\n", e.what());
+    }
+    _exit(code);
+  }
+  EXPECT_EQ(WaitPid(reaper).ShellCode(), 0) << "1: cat outlived its parent";
 }
 
 TEST(ForwardSignalsTest, DefaultDispositionsComeBackAfterWait) {
