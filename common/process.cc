@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,7 +87,7 @@ int ChildMain(void* raw) {
     for (int sig : kForwarded) signal(sig, SIG_DFL);
     // Wait for the parent. EOF instead of a byte means the parent died before it
     // could tell us to go (and before our PR_SET_PDEATHSIG took effect): give up.
-    // BEGIN SOLUTION 03: block in read(2) on the sync pipe until the parent writes the go byte (EOF: _exit)
+    // BEGIN SOLUTION 03: block in read(2) on the sync pipe until the parent writes the go byte; on EOF, _exit
     char byte;
     ssize_t n;
     do {
@@ -104,6 +105,21 @@ int ChildMain(void* raw) {
   std::fflush(stdout);
   std::fflush(stderr);
   _exit(code);
+}
+
+// Is there a file called `name` in a directory of $PATH (execvp's default when unset)?
+bool FoundOnPath(const std::string& name) {
+  const char* env = std::getenv("PATH");
+  const std::string path = env ? env : "/bin:/usr/bin";
+  size_t start = 0;
+  for (;;) {
+    size_t end = path.find(':', start);
+    std::string dir = path.substr(start, end == std::string::npos ? end : end - start);
+    struct stat st;
+    if (stat(((dir.empty() ? "." : dir) + "/" + name).c_str(), &st) == 0) return true;
+    if (end == std::string::npos) return false;
+    start = end + 1;
+  }
 }
 
 }  // namespace
@@ -302,6 +318,13 @@ int Exec(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // execvp(3) reports EACCES when some PATH directory could not be searched and the
+  // command was found nowhere else; a shell calls that "not found" (127), so do we.
+  if (argv[0].find('/') == std::string::npos && !FoundOnPath(argv[0])) {
+    throw ExitCodeError(kNotFound, SysError(ENOENT, "execvp", argv[0],
+                                            HintFor("execvp", ENOENT))
+                                       .what());
+  }
   narrate::Syscall("execvp", argv[0]);
   std::fflush(stdout);
   // BEGIN SOLUTION 01: execvp(2) the command; if it returns, throw ExitCodeError 127 (not found) or 126 (not executable)

@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -144,6 +146,39 @@ TEST(CloneTest, CommandNotOnPathIs127) {
     EXPECT_EQ(e.exit_code(), kNotFound);
   }
   EXPECT_EQ(c.Wait().code, kNotFound);
+}
+
+TEST(CloneTest, UnsearchablePathDirectoryDoesNotTurnNotFoundInto126) {
+  // Like root's PATH seen by another uid: execvp(3) says EACCES when a PATH directory
+  // could not be searched and the command was found nowhere. The child drops every
+  // capability, so even root cannot search a mode-000 directory.
+  const std::string locked = TmpPath("process_test_locked");
+  rmdir(locked.c_str());
+  Check(mkdir(locked.c_str(), 0), "mkdir", locked);
+  Child c = Clone({}, [&] {
+    __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct none[2] = {};
+    Check(static_cast<int>(syscall(SYS_capset, &hdr, none)), "capset");
+    setenv("PATH", (locked + ":/nonexistent-nslab").c_str(), 1);
+    return Exec({"nslab-no-such-command"});
+  });
+  try {
+    c.Go();
+    FAIL() << "Go() did not throw";
+  } catch (const ExitCodeError& e) {
+    EXPECT_EQ(e.exit_code(), kNotFound) << e.what();
+  }
+  EXPECT_EQ(c.Wait().code, kNotFound);
+  rmdir(locked.c_str());
+}
+
+TEST(CloneTest, CommandFoundOnPathRuns) {
+  Child c = Clone({}, [] {
+    setenv("PATH", "/nonexistent-nslab:/bin:/usr/bin", 1);
+    return Exec({"sh", "-c", "exit 6"});
+  });
+  c.Go();
+  EXPECT_EQ(c.Wait().code, 6);
 }
 
 TEST(CloneTest, NonExecutableFileIs126) {
