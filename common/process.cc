@@ -318,6 +318,8 @@ int Exec(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  narrate::Syscall("execvp", argv[0]);
+  std::fflush(stdout);
   // execvp(3) reports EACCES when some PATH directory could not be searched and the
   // command was found nowhere else; a shell calls that "not found" (127), so do we.
   if (argv[0].find('/') == std::string::npos && !FoundOnPath(argv[0])) {
@@ -325,8 +327,6 @@ int Exec(const std::vector<std::string>& argv) {
                                             HintFor("execvp", ENOENT))
                                        .what());
   }
-  narrate::Syscall("execvp", argv[0]);
-  std::fflush(stdout);
   // BEGIN SOLUTION 01: execvp(2) the command; if it returns, throw ExitCodeError 127 (not found) or 126 (not executable)
   execvp(args[0], args.data());
   int err = errno;
