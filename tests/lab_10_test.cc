@@ -1,0 +1,234 @@
+// End-to-end tests for labs/10_cgroup: each limit enforced (a fork refused by
+// pids.max, an OOM kill counted and exit 137, CPU throttling counted), the cgroup
+// namespace's "/" view inside, the limits read from outside while the sandbox runs,
+// bad flags refused before anything exists, and no cgroup left after a normal exit,
+// a SIGKILLed sandbox, or Ctrl-C. Needs root and a writable cgroupfs: no-sandbox.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/cgroup.h"
+#include "gtest/gtest.h"
+#include "tests/testutil.h"
+
+namespace nslab {
+namespace {
+
+using testutil::RunLab;
+
+#define SKIP_UNLESS_ROOT() \
+  if (!testutil::IsRoot()) GTEST_SKIP() << "needs root"
+
+bool IsDir(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string Get(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Where the lab running as `lab_pid` puts its cgroup, one directory per hierarchy.
+std::vector<std::string> CgroupDirs(pid_t lab_pid) {
+  std::vector<std::string> dirs;
+  cgroup::Layout layout = cgroup::Detect();
+  for (const auto& h : layout.hierarchies)
+    dirs.push_back(h.OwnDir() + "/nslab-10-" + std::to_string(lab_pid));
+  return dirs;
+}
+
+std::string DirFor(pid_t lab_pid, const std::string& controller) {
+  cgroup::Layout layout = cgroup::Detect();
+  const cgroup::Hierarchy* h = layout.For(controller);
+  return h == nullptr ? "" : h->OwnDir() + "/nslab-10-" + std::to_string(lab_pid);
+}
+
+// The value column of the counter table's row for `controller` and `counter`
+// ("memory", "oom_kill"), or -1. Rows look like "* memory  memory.events  oom_kill  1".
+long long Counter(const std::string& text, const std::string& controller,
+                  const std::string& counter) {
+  for (const auto& line : testutil::Lines(text)) {
+    std::istringstream words(line);
+    std::vector<std::string> w;
+    for (std::string x; words >> x;) w.push_back(x);
+    if (!w.empty() && w[0] == "*") w.erase(w.begin());
+    if (w.size() >= 4 && w[0] == controller && w[2] == counter) {
+      try {
+        return std::stoll(w.back());
+      } catch (const std::exception&) {
+        return -1;
+      }
+    }
+  }
+  return -1;
+}
+
+// Waits (bounded) until the sandbox is inside the lab's pids cgroup; its pids.
+std::vector<pid_t> WaitForSandbox(pid_t lab_pid) {
+  const std::string procs = DirFor(lab_pid, "pids") + "/cgroup.procs";
+  for (int i = 0; i < 1000; ++i) {
+    std::vector<pid_t> pids;
+    std::istringstream in(Get(procs));
+    for (pid_t p; in >> p;) pids.push_back(p);
+    if (!pids.empty()) return pids;
+    usleep(10000);
+  }
+  return {};
+}
+
+TEST(Lab10Test, DemoShowsEachLimitAndLeavesNoCgroup) {
+  SKIP_UNLESS_ROOT();
+  testutil::Background bg = testutil::Start({testutil::LabPath("10_cgroup")});
+  pid_t lab = bg.pid;
+  auto r = bg.Finish();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("refused with EAGAIN"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("killed by signal 9 (SIGKILL): the OOM killer"), std::string::npos)
+      << r.out;
+  EXPECT_GE(Counter(r.out, "pids", "max"), 1) << r.out;
+  EXPECT_GE(Counter(r.out, "memory", "oom_kill"), 1) << r.out;
+  EXPECT_GE(Counter(r.out, "cpu", "nr_throttled"), 1) << r.out;
+  EXPECT_NE(r.out.find("so this lab uses"), std::string::npos) << r.out;
+  for (const auto& d : CgroupDirs(lab)) EXPECT_FALSE(IsDir(d)) << d;
+}
+
+TEST(Lab10Test, ProcSelfCgroupInsideIsRoot) {
+  SKIP_UNLESS_ROOT();
+  auto r = RunLab("10_cgroup", {"--", "cat", "/proc/self/cgroup"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = testutil::Lines(r.out);
+  ASSERT_FALSE(lines.empty());
+  for (const auto& line : lines) {
+    ASSERT_GE(line.size(), 2u);
+    EXPECT_EQ(line.substr(line.size() - 2), ":/") << r.out;
+  }
+  // From outside, the same process is deep in our tree: the host sees the name.
+  auto outside = RunLab("10_cgroup", {"-v", "--", "true"});
+  EXPECT_NE(outside.err.find("/nslab-10-"), std::string::npos) << outside.err;
+}
+
+TEST(Lab10Test, OomKillIsCountedAndExitIs137) {
+  SKIP_UNLESS_ROOT();
+  auto r = RunLab("10_cgroup",
+                  {"-v", "--memory", "16M", "--", "dd", "if=/dev/zero", "of=/dev/null",
+                   "bs=64M", "count=1"});
+  EXPECT_EQ(r.exit_code, 137) << r.err;
+  EXPECT_GE(Counter(r.err, "memory", "oom_kill"), 1) << r.err;
+}
+
+TEST(Lab10Test, OomKillsTheHogNotTheShell) {
+  SKIP_UNLESS_ROOT();
+  auto r = RunLab("10_cgroup", {"--memory", "16M", "--", "sh", "-c",
+                                "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; "
+                                "echo hog $?"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hog 137\n") << r.err;
+}
+
+TEST(Lab10Test, PidsLimitRefusesForks) {
+  SKIP_UNLESS_ROOT();
+  // 20 background sleeps under pids.max 8: the shell's fork fails partway.
+  auto r = RunLab("10_cgroup", {"-v", "--pids", "8", "--", "sh", "-c",
+                                "i=0; while [ $i -lt 20 ]; do sleep 30 & i=$((i+1)); done"});
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_GE(Counter(r.err, "pids", "max"), 1) << r.err;
+  EXPECT_NE(r.err.find("fork"), std::string::npos) << r.err;  // the shell says so
+}
+
+TEST(Lab10Test, CpuQuotaThrottles) {
+  SKIP_UNLESS_ROOT();
+  // A busy shell loop under 1 ms of CPU per 100 ms period is stopped in many periods.
+  auto r = RunLab("10_cgroup", {"-v", "--cpus", "0.01", "--", "sh", "-c",
+                                "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GE(Counter(r.err, "cpu", "nr_throttled"), 1) << r.err;
+}
+
+TEST(Lab10Test, LimitsAreInTheCgroupFilesWhileItRuns) {
+  SKIP_UNLESS_ROOT();
+  testutil::Background bg = testutil::Start(
+      {testutil::LabPath("10_cgroup"), "--memory", "48M", "--pids", "12", "--cpus", "0.25",
+       "--", "sleep", "30"});
+  std::vector<pid_t> inside = WaitForSandbox(bg.pid);
+  ASSERT_EQ(inside.size(), 1u);
+  const std::string mem = DirFor(bg.pid, "memory"), pids = DirFor(bg.pid, "pids"),
+                    cpu = DirFor(bg.pid, "cpu");
+  cgroup::Layout layout = cgroup::Detect();
+  if (layout.For("memory")->version == 1) {
+    EXPECT_EQ(Get(mem + "/memory.limit_in_bytes"), std::to_string(48 << 20) + "\n");
+    EXPECT_EQ(Get(cpu + "/cpu.cfs_quota_us"), "25000\n");
+  } else {
+    EXPECT_EQ(Get(mem + "/memory.max"), std::to_string(48 << 20) + "\n");
+    EXPECT_EQ(Get(cpu + "/cpu.max"), "25000 100000\n");
+  }
+  EXPECT_EQ(Get(pids + "/pids.max"), "12\n");
+  // The sandbox is in every one of the lab's cgroups.
+  for (const auto& d : CgroupDirs(bg.pid))
+    EXPECT_EQ(Get(d + "/cgroup.procs"), std::to_string(inside[0]) + "\n") << d;
+  kill(inside[0], SIGKILL);
+  auto r = bg.Finish();
+  EXPECT_EQ(r.exit_code, 137) << r.err;
+}
+
+TEST(Lab10Test, NoCgroupLeftAfterTheSandboxIsKilled) {
+  SKIP_UNLESS_ROOT();
+  testutil::Background bg = testutil::Start(
+      {testutil::LabPath("10_cgroup"), "--", "sh", "-c", "sleep 30 & sleep 30 & wait"});
+  std::vector<pid_t> inside = WaitForSandbox(bg.pid);
+  ASSERT_FALSE(inside.empty());
+  std::vector<std::string> dirs = CgroupDirs(bg.pid);
+  for (const auto& d : dirs) EXPECT_TRUE(IsDir(d)) << d;
+  kill(inside[0], SIGKILL);  // the sandbox's init: the kernel kills the rest
+  auto r = bg.Finish();
+  EXPECT_EQ(r.exit_code, 137) << r.err;
+  for (const auto& d : dirs) EXPECT_FALSE(IsDir(d)) << d;
+}
+
+TEST(Lab10Test, NoCgroupLeftAfterCtrlC) {
+  SKIP_UNLESS_ROOT();
+  testutil::Background bg =
+      testutil::Start({testutil::LabPath("10_cgroup"), "--", "sleep", "30"});
+  ASSERT_FALSE(WaitForSandbox(bg.pid).empty());
+  std::vector<std::string> dirs = CgroupDirs(bg.pid);
+  kill(bg.pid, SIGINT);  // what Ctrl-C sends to the lab
+  auto r = bg.Finish();
+  EXPECT_NE(r.exit_code, 0);
+  for (const auto& d : dirs) EXPECT_FALSE(IsDir(d)) << d;
+}
+
+TEST(Lab10Test, BadLimitsAreRefusedBeforeAnythingExists) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--memory", "banana"}, {"--memory", "-1"},
+        {"--memory", "99999999999999999999G"}, {"--pids", "0"}, {"--pids", "abc"},
+        {"--cpus", "abc"}, {"--cpus", "0"}, {"--memory", "64M", "--memory", "32M"}}) {
+    testutil::Background bg = testutil::Start([&] {
+      std::vector<std::string> argv = {testutil::LabPath("10_cgroup")};
+      argv.insert(argv.end(), args.begin(), args.end());
+      return argv;
+    }());
+    pid_t lab = bg.pid;
+    auto r = bg.Finish();
+    EXPECT_EQ(r.exit_code, 2) << args[0] << " " << args[1] << ": " << r.err;
+    EXPECT_NE(r.err.find(args[0]), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");  // not even the title: nothing was started
+    for (const auto& d : CgroupDirs(lab)) EXPECT_FALSE(IsDir(d)) << d;
+  }
+}
+
+TEST(Lab10Test, HelpDocumentsTheLimitFlags) {
+  auto r = RunLab("10_cgroup", {"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* flag : {"--memory", "--pids", "--cpus", "--verbose"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+}
+
+}  // namespace
+}  // namespace nslab
