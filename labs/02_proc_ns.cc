@@ -23,10 +23,10 @@ int main(int argc, char** argv) {
   std::vector<pid_t> pids;
   CLI::App app{"02_proc_ns: the namespaces of processes side by side"};
   app.add_option("-p,--pid", pids, "A process to show (repeatable; default: self and 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 22));  // pid_max is at most 2^22
   lab::AddCommonFlags(app, opt);
   return lab::Main("02_proc_ns", app, argc, argv, opt, [&] {
-    narrate::Title("02_proc_ns: namespace identity");
+    std::string note;
     if (pids.empty()) {
       pids = {getpid(), 1};
       // Reading another process's ns links needs ptrace read access: where pid 1
@@ -35,8 +35,8 @@ int main(int argc, char** argv) {
       try {
         ns::Read(1);
       } catch (const SysError& e) {
-        narrate::Step(std::string("pid 1 is not readable here (") + e.what() +
-                      "); showing my parent instead");
+        note = std::string("pid 1 is not readable here (") + e.what() +
+               "); showing my parent instead";
         pids = {getpid(), getppid()};
       }
     }
@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
       columns.push_back(p == getpid() ? "self " + std::to_string(p) : std::to_string(p));
     }
     // END SOLUTION 02
+    narrate::Title("02_proc_ns: namespace identity");
+    if (!note.empty()) narrate::Step(note);
     narrate::Step("readlink /proc/PID/ns/*: the number is the namespace's nsfs inode");
     narrate::Table(ns::TableHeader(columns), ns::TableRows(ids));
     narrate::Step("rows marked * differ: there the processes are isolated from each other");
