@@ -1,5 +1,6 @@
 #include "common/cgroup.h"
 
+#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -792,6 +793,38 @@ ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits&
     }
   }
   return cg;
+}
+
+std::vector<std::string> RemoveStale(const Layout& layout, std::string_view prefix) {
+  std::vector<std::string> removed;
+  for (const Hierarchy& h : layout.hierarchies) {
+    const std::string own = h.OwnDir();
+    DIR* dir = opendir(own.c_str());
+    if (dir == nullptr) continue;
+    std::vector<std::string> names;
+    while (dirent* e = readdir(dir)) names.emplace_back(e->d_name);
+    closedir(dir);
+    for (const auto& name : names) {
+      if (name.compare(0, prefix.size(), prefix) != 0) continue;
+      std::string_view rest(name);
+      rest.remove_prefix(prefix.size());
+      if (rest.size() > 4 && rest.substr(rest.size() - 4) == "-lab") rest.remove_suffix(4);
+      int64_t pid;
+      if (!ParseDigits(rest, &pid) || pid <= 0 || pid > std::numeric_limits<pid_t>::max())
+        continue;
+      // Alive (or not ours to signal, EPERM): leave it alone.
+      if (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+      const std::string path = Join(own, name);
+      if (!ReadPids(Join(path, "cgroup.procs")).empty()) continue;
+      try {
+        RemoveDir(path);
+        removed.push_back(path);
+      } catch (const SysError&) {
+        // Busy or not ours: leave it for a human to look at.
+      }
+    }
+  }
+  return removed;
 }
 
 std::string RunCgroupName(std::string_view lab) {

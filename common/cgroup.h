@@ -213,6 +213,13 @@ ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits&
 // "nslab-10-4242": a cgroup name unique to this run.
 std::string RunCgroupName(std::string_view lab);
 
+// A lab killed with SIGKILL cannot clean up: its sandbox dies with it (the child's
+// PR_SET_PDEATHSIG), but the empty cgroup stays. Removes, beneath our own cgroup in
+// each hierarchy, the empty cgroups named `prefix<pid>` (and `prefix<pid>-lab`)
+// whose pid no longer exists; returns the directories removed. Never touches a
+// cgroup that still holds a process or whose lab is alive.
+std::vector<std::string> RemoveStale(const Layout& layout, std::string_view prefix);
+
 // Runs in the child, after the parent moved it into its cgroup (AddProcess) and
 // said go: unshare(CLONE_NEWCGROUP) makes the cgroup the child is in *now* the root
 // of its view, so /proc/self/cgroup inside reads "/" (cgroup_namespaces(7)).

@@ -185,6 +185,8 @@ int main(int argc, char** argv) {
     //    the cgroup outlives the child: it is removed after the child is reaped.
     cgroup::Layout layout = cgroup::Detect();
     narrate::Step(cgroup::ModeName(layout.mode) + ": " + layout.reason);
+    for (const auto& dir : cgroup::RemoveStale(layout, "nslab-10-"))
+      narrate::Step("removed " + dir + ", left behind by a 10_cgroup that was SIGKILLed");
     cgroup::ScopedCgroup cg = cgroup::Create(layout, cgroup::RunCgroupName("10"), limits);
     for (const auto& n : cg.nodes()) narrate::Step("created " + n.dir);
     narrate::Step("limits: " + limits.Describe());

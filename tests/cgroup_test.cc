@@ -559,6 +559,45 @@ TEST(CgroupFakeTest, ReleaseKeepsTheCgroup) {
   for (const auto& d : dirs) EXPECT_TRUE(IsDir(d)) << d;
 }
 
+// A pid no process has now (searching down from the largest possible).
+pid_t DeadPid() {
+  for (pid_t p = 4194303; p > 1; --p)
+    if (kill(p, 0) < 0 && errno == ESRCH) return p;
+  return -1;
+}
+
+TEST(CgroupFakeTest, RemoveStaleTakesOnlyEmptyCgroupsOfDeadLabs) {
+  TempDir t;
+  MakeV1Tree(t.path());
+  FakeCgroupfs fake(1);
+  Layout l = Detect(t.path() + "/sys", t.path() + "/proc_self_cgroup");
+  const std::string pids = t.path() + "/sys/pids";
+  const std::string dead = std::to_string(DeadPid()), alive = std::to_string(getpid());
+  Put(pids + "/nslab-10-" + dead + "/cgroup.procs", "");
+  Put(pids + "/nslab-10-" + dead + "-lab/cgroup.procs", "");
+  Put(pids + "/nslab-10-" + alive + "/cgroup.procs", "");
+  Put(pids + "/nslab-11-" + dead + "/cgroup.procs", "");                // another lab's
+  Put(pids + "/nslab-10-x" + dead + "/cgroup.procs", "");               // not ours
+  std::vector<std::string> removed = RemoveStale(l, "nslab-10-");
+  EXPECT_EQ(removed.size(), 2u);
+  EXPECT_FALSE(IsDir(pids + "/nslab-10-" + dead));
+  EXPECT_FALSE(IsDir(pids + "/nslab-10-" + dead + "-lab"));
+  EXPECT_TRUE(IsDir(pids + "/nslab-10-" + alive));
+  EXPECT_TRUE(IsDir(pids + "/nslab-11-" + dead));
+  EXPECT_TRUE(IsDir(pids + "/nslab-10-x" + dead));
+}
+
+TEST(CgroupFakeTest, RemoveStaleLeavesAPopulatedCgroup) {
+  TempDir t;
+  MakeV1Tree(t.path());
+  FakeCgroupfs fake(1);
+  Layout l = Detect(t.path() + "/sys", t.path() + "/proc_self_cgroup");
+  const std::string dir = t.path() + "/sys/pids/nslab-10-" + std::to_string(DeadPid());
+  Put(dir + "/cgroup.procs", "999997\n");
+  EXPECT_TRUE(RemoveStale(l, "nslab-10-").empty());
+  EXPECT_TRUE(IsDir(dir));
+}
+
 TEST(CgroupTest, RunCgroupNameIsUniquePerProcess) {
   EXPECT_EQ(RunCgroupName("10"), "nslab-10-" + std::to_string(getpid()));
 }

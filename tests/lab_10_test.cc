@@ -204,6 +204,25 @@ TEST(Lab10Test, NoCgroupLeftAfterCtrlC) {
   for (const auto& d : dirs) EXPECT_FALSE(IsDir(d)) << d;
 }
 
+TEST(Lab10Test, ACgroupLeftByAKilledLabIsRemovedByTheNextRun) {
+  SKIP_UNLESS_ROOT();
+  testutil::Background bg =
+      testutil::Start({testutil::LabPath("10_cgroup"), "--", "sleep", "30"});
+  ASSERT_FALSE(WaitForSandbox(bg.pid).empty());
+  std::vector<std::string> dirs = CgroupDirs(bg.pid);
+  kill(bg.pid, SIGKILL);  // no chance to clean up; the sandbox dies with it
+  bg.Finish();
+  // The sandbox goes (PR_SET_PDEATHSIG), the empty cgroup stays.
+  const std::string procs = dirs[0] + "/cgroup.procs";
+  for (int i = 0; i < 1000 && !Get(procs).empty(); ++i) usleep(10000);
+  for (const auto& d : dirs) ASSERT_TRUE(IsDir(d)) << d;
+  auto r = RunLab("10_cgroup", {"-v", "--", "true"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("left behind by a 10_cgroup that was SIGKILLed"), std::string::npos)
+      << r.err;
+  for (const auto& d : dirs) EXPECT_FALSE(IsDir(d)) << d;
+}
+
 TEST(Lab10Test, BadLimitsAreRefusedBeforeAnythingExists) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"--memory", "banana"}, {"--memory", "-1"},
