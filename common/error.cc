@@ -46,11 +46,20 @@ SysError::SysError(const SysError& e, const std::string& context)
       arg_(e.arg_),
       hint_(e.hint_) {}
 
-std::string HintFor(std::string_view call, int err) {
+std::string HintFor(std::string_view call, int err, std::string_view arg) {
   const bool ns_call = call == "clone" || call == "unshare" || call == "setns" ||
                        call == "clone3";
   switch (err) {
     case EPERM:
+      // clone(2)/unshare(2) with CLONE_NEWUSER need no privilege at all, so EPERM
+      // there means the host forbids it: Debian's kernel.unprivileged_userns_clone=0,
+      // Ubuntu's AppArmor restriction, or a caller inside a chroot (user_namespaces(7)).
+      if ((call == "clone" || call == "unshare" || call == "clone3") &&
+          arg.find("CLONE_NEWUSER") != std::string_view::npos)
+        return "this host forbids user namespaces to you (sysctl "
+               "kernel.unprivileged_userns_clone=0, AppArmor's "
+               "apparmor_restrict_unprivileged_userns, or a chroot): run 00_doctor, or "
+               "sudo; see docs/09_user.md#pitfalls";
       if (ns_call)
         return "creating namespaces needs root: run with sudo, or add --user where the "
                "lab offers it";
@@ -64,18 +73,22 @@ std::string HintFor(std::string_view call, int err) {
     case EINVAL:
       if (call == "pivot_root")
         return "new_root must be a mount point not on the root's mount, and neither may "
-               "have shared propagation: make / private first (mount --make-rprivate /)";
+               "have shared propagation: make / private first (mount --make-rprivate /); "
+               "see docs/06_mount.md#pitfalls";
       if (call == "mount" || call == "umount2")
         return "check the flags and that the target is a mount point";
       return "";
     case ENOSPC:
       if (call == "mount")
-        return "too many mounts: see /proc/sys/fs/mount-max";
+        return "too many mounts in this mount namespace (sysctl fs.mount-max); see "
+               "docs/06_mount.md#pitfalls";
       if (call == "clone" || call == "unshare")
         return "namespace limit reached: see /proc/sys/user/max_*_namespaces";
       return "";
     case EBUSY:
-      if (call == "umount2") return "something still uses it: a process's cwd or open file";
+      if (call == "umount2" || call == "umount")
+        return "something still uses it: a process's cwd or open file, or a mount "
+               "below it (MNT_DETACH detaches it lazily); see docs/06_mount.md#pitfalls";
       return "";
     case ENOENT:
       if (call == "execvp" || call == "execve") return "command not found in the sandbox";
@@ -90,7 +103,7 @@ std::string HintFor(std::string_view call, int err) {
 void CheckErrno(int err, std::string_view call, std::string_view arg) {
   if (err != 0) {
     if (err < 0) err = -err;
-    throw SysError(err, call, arg, HintFor(call, err));
+    throw SysError(err, call, arg, HintFor(call, err, arg));
   }
 }
 

@@ -45,15 +45,19 @@ class UsageError : public std::runtime_error {
 //   catch (...) { Rethrow("preparing rootfs"); } -> "preparing rootfs: mount ...".
 [[noreturn]] void Rethrow(std::string_view context);
 
-// A hint for an errno that students meet often from `call`, or "" if none.
-std::string HintFor(std::string_view call, int err);
+// A hint for an errno that students meet often from `call`, or "" if none. `arg` is
+// the call's key argument as Check got it (clone's flags as text, a mount target):
+// clone's EPERM means something else with CLONE_NEWUSER. Hints for the errnos with
+// several documented causes name the lab page that explains them
+// ("see docs/06_mount.md#pitfalls"). One line, always.
+std::string HintFor(std::string_view call, int err, std::string_view arg = {});
 
 // Throws SysError(errno, call, arg) when result is -1 (or a null pointer); else returns it.
 template <typename T>
 T Check(T result, std::string_view call, std::string_view arg = {}) {
   if (result == static_cast<T>(-1)) {
     int saved = errno;  // first thing: later calls may overwrite errno
-    throw SysError(saved, call, arg, HintFor(call, saved));
+    throw SysError(saved, call, arg, HintFor(call, saved, arg));
   }
   return result;
 }
@@ -61,7 +65,7 @@ template <typename T>
 T* CheckPtr(T* result, std::string_view call, std::string_view arg = {}) {
   if (result == nullptr) {
     int saved = errno;
-    throw SysError(saved, call, arg, HintFor(call, saved));
+    throw SysError(saved, call, arg, HintFor(call, saved, arg));
   }
   return result;
 }

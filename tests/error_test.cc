@@ -157,6 +157,44 @@ TEST(HintForTest, NoHintWhereNoneHelps) {
   EXPECT_EQ(HintFor("anything", 0), "");
 }
 
+// H7: the errnos with several documented causes name the doc section explaining them.
+TEST(HintForDocsTest, ConfusingErrnosNameTheirLabPitfalls) {
+  const struct {
+    const char* call;
+    int err;
+    const char* arg;
+    const char* doc;
+  } cases[] = {
+      {"pivot_root", EINVAL, "/run/nslab/x/rootfs", "docs/06_mount.md#pitfalls"},
+      {"clone", EPERM, "CLONE_NEWUSER|CLONE_NEWUTS|SIGCHLD", "docs/09_user.md#pitfalls"},
+      {"unshare", EPERM, "CLONE_NEWUSER", "docs/09_user.md#pitfalls"},
+      {"umount2", EBUSY, "/mnt", "docs/06_mount.md#pitfalls"},
+      {"mount", ENOSPC, "/mnt", "docs/06_mount.md#pitfalls"},
+  };
+  for (const auto& c : cases) {
+    std::string h = HintFor(c.call, c.err, c.arg);
+    EXPECT_NE(h.find(c.doc), std::string::npos) << c.call << ": " << h;
+    EXPECT_EQ(h.find('\n'), std::string::npos) << "one line: " << h;
+  }
+  // EPERM from clone *with* CLONE_NEWUSER is the host's policy, not missing root.
+  EXPECT_NE(HintFor("clone", EPERM, "CLONE_NEWUSER").find("unprivileged_userns_clone"),
+            std::string::npos);
+  EXPECT_EQ(HintFor("clone", EPERM, "CLONE_NEWUTS").find("docs/09_user.md"),
+            std::string::npos);
+  EXPECT_NE(HintFor("mount", ENOSPC).find("mount-max"), std::string::npos);
+}
+
+TEST(HintForDocsTest, CheckPassesTheArgumentToTheHint) {
+  try {
+    errno = EPERM;
+    Check(-1, "clone", "CLONE_NEWUSER|SIGCHLD");
+    FAIL() << "no throw";
+  } catch (const SysError& e) {
+    EXPECT_NE(std::string(e.what()).find("docs/09_user.md#pitfalls"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(ReportErrorTest, PrintsOneLineAndReturnsTheExitCode) {
   SetProgramName("04_uts");
   testing::internal::CaptureStderr();
