@@ -166,13 +166,13 @@ std::string KeyToString(key_t key) {
   return buf;
 }
 
-std::vector<std::vector<std::string>> Rows(const std::vector<SysVObject>& objects) {
-  std::vector<std::vector<std::string>> rows;
+std::vector<narrate::Row> Rows(const std::vector<SysVObject>& objects) {
+  std::vector<narrate::Row> rows;
   for (const auto& o : objects) {
     char perms[8];
     std::snprintf(perms, sizeof perms, "%o", o.perms);
-    rows.push_back({KindName(o.kind), KeyToString(o.key), std::to_string(o.id), perms,
-                    std::to_string(o.uid)});
+    rows.push_back({{KindName(o.kind), KeyToString(o.key), std::to_string(o.id), perms,
+                     std::to_string(o.uid)}});
   }
   return rows;
 }

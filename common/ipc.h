@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "common/narrate.h"
+
 namespace nslab::ipc {
 
 enum class SysVKind { kMsg, kShm, kSem };
@@ -84,7 +86,7 @@ std::vector<SysVObject> ParseSysV(SysVKind kind, const std::string& text);
 // Is an object of this kind and key in the list?
 bool Contains(const std::vector<SysVObject>& objects, SysVKind kind, key_t key);
 // Table rows for narrate::Table({"kind", "key", "id", "perms", "uid"}, ...).
-std::vector<std::vector<std::string>> Rows(const std::vector<SysVObject>& objects);
+std::vector<narrate::Row> Rows(const std::vector<SysVObject>& objects);
 // "0x4e531234".
 std::string KeyToString(key_t key);
 
