@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/fd.h"
@@ -111,6 +112,7 @@ void RemoveDir(const std::string& id);
 class Lock {
  public:
   Lock() = default;
+  explicit Lock(UniqueFd fd) : fd_(std::move(fd)) {}
   static Lock Exclusive(const std::string& dir);
   static Lock Shared(const std::string& dir);
   bool Held() const { return fd_.Valid(); }

@@ -1,0 +1,697 @@
+#include "common/container.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/cgroup.h"
+#include "common/console.h"
+#include "common/error.h"
+#include "common/fd.h"
+#include "common/lab.h"
+#include "common/mount.h"
+#include "common/narrate.h"
+#include "common/net.h"
+#include "common/ns.h"
+#include "common/process.h"
+#include "common/rootfs.h"
+#include "common/shim.h"
+#include "common/store.h"
+#include "common/user.h"
+#include "common/uts.h"
+
+namespace nslab::container {
+namespace {
+
+constexpr const char* kBridge = "nslab0";
+constexpr const char* kBridgeCidr = "10.88.0.1/16";
+constexpr const char* kSubnet = "10.88.0.0/16";
+constexpr const char* kGateway = "10.88.0.1";
+constexpr const char* kPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+std::string NetStateDir() { return state::Base() + "/net"; }
+std::string RootDir(const std::string& id) { return state::Dir(id) + "/rootfs"; }
+
+security::Profile ProfileOf(const state::Record& r) {
+  security::Profile p;
+  p.privileged = r.privileged;
+  p.cap_add = r.cap_add;
+  p.cap_drop = r.cap_drop;
+  return p;
+}
+
+// The container's environment: a clean one, as docker gives (nothing of the host's).
+void SetEnvInChild(const state::Record& r, bool tty) {
+  clearenv();
+  setenv("PATH", kPath, 1);
+  setenv("HOSTNAME", r.hostname.c_str(), 1);
+  setenv("HOME", "/root", 1);
+  if (tty) setenv("TERM", "xterm", 1);
+}
+
+// pidfd_open(2): a descriptor for a process that is not our child, readable once it
+// has ended — so `stop` and `rm` wait without polling /proc in a loop.
+int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+// Waits up to timeout_ms for pid (with this start time) to end. True when it did.
+bool WaitGone(pid_t pid, uint64_t start, int timeout_ms) {
+  if (!state::Alive(pid, start)) return true;
+  UniqueFd fd(PidfdOpen(pid));
+  if (!fd.Valid()) return !state::Alive(pid, start);
+  if (!state::Alive(pid, start)) return true;  // the pid was reused meanwhile
+  struct pollfd p = {fd.Get(), POLLIN, 0};
+  int n;
+  do {
+    n = poll(&p, 1, timeout_ms);
+  } while (n < 0 && errno == EINTR);
+  return n > 0 || !state::Alive(pid, start);
+}
+
+// Moves fd to a number >= 100 (close-on-exec), so that dup2 into 3..6 cannot
+// clobber a source that happens to sit there.
+int Lift(int fd) { return fd < 0 ? -1 : Check(fcntl(fd, F_DUPFD_CLOEXEC, 100), "fcntl", "F_DUPFD"); }
+
+void Place(int lifted, int target) {
+  if (lifted < 0) return;
+  Check(dup2(lifted, target), "dup2", std::to_string(target));  // clears FD_CLOEXEC
+  close(lifted);
+}
+
+// The container's side and the shim's side of its stdio.
+struct Stdio {
+  console::Pty pty;              // tty
+  Pipe out, err, in;             // no tty
+  UniqueFd null;                 // /dev/null for stdin without -i
+};
+
+Stdio MakeStdio(bool tty, bool interactive) {
+  Stdio io;
+  if (tty) {
+    io.pty = console::OpenPty();
+    return io;
+  }
+  io.out = MakePipe();
+  io.err = MakePipe();
+  if (interactive) {
+    io.in = MakePipe();
+  } else {
+    io.null = Open("/dev/null", O_RDONLY);
+  }
+  return io;
+}
+
+void AttachStdioInChild(Stdio& io, bool tty) {
+  if (tty) {
+    console::AttachInChild(io.pty.slave.Get());
+    return;
+  }
+  // Its own session (as runc gives an init): no terminal, no signals from ours.
+  if (getsid(0) != getpid()) setsid();
+  int in = io.in.read.Valid() ? io.in.read.Get() : io.null.Get();
+  Check(dup2(in, 0), "dup2", "stdin");
+  Check(dup2(io.out.write.Get(), 1), "dup2", "stdout");
+  Check(dup2(io.err.write.Get(), 2), "dup2", "stderr");
+}
+
+// ---- The init, in the child ------------------------------------------------------
+
+int InitInChild(const Spec& spec, const state::Record& r, Stdio& io) {
+  // 1. Root of the user namespace (when there is one): the maps are written.
+  if (r.user) user::SetupInChild();
+  // 2. A cgroup namespace rooted at the cgroup the parent just moved us into, so
+  //    /proc/self/cgroup reads "/" inside (cgroup_namespaces(7)).
+  cgroup::UnshareInChild();
+  // 3. Mounts of our own, none propagating to the host.
+  mount::MakePrivateInChild();
+  const std::string root = RootDir(r.id);
+  if (!r.image.empty()) {
+    // 4. The overlay, mounted in *this* mount namespace only: the image is the
+    //    read-only lower layer, every change lands in upper/ of the state dir, and
+    //    the mount vanishes with the namespace — nothing to unmount on the host.
+    const std::string dir = state::Dir(r.id);
+    mount::Mount("overlay", root, "overlay", MS_NODEV,
+                 "lowerdir=" + r.rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir +
+                     "/work");
+  } else {
+    mount::Mount(r.rootfs, root, "", MS_BIND | MS_REC);  // --rootfs: as is
+  }
+  // 5. The pseudo filesystems, then pivot_root into the new root.
+  mount::MountProcInChild(root + "/proc");
+  mount::SetupDevInChild(root + "/dev");
+  mount::MountSysReadOnlyInChild(root + "/sys");
+  mount::PivotRootInChild(root);
+  // 6. Hardening of /proc and /sys (H6): masked and read-only paths.
+  security::MaskPathsInChild(spec.security);
+  // 7. Hostname and network.
+  uts::SetHostnameInChild(r.hostname);
+  if (r.net == "bridge") {
+    net::ConfigureInChild("eth0", r.address, kGateway);
+  } else {
+    net::SetUpLoopbackInChild();
+  }
+  // 8. Stdio: the pty slave as controlling terminal, or the shim's pipes.
+  AttachStdioInChild(io, r.tty);
+  SetEnvInChild(r, r.tty);
+  Check(chdir("/"), "chdir", "/");
+  // 9. Last: no host fd crosses execve, then capabilities, no_new_privs, seccomp.
+  security::CloseExtraFdsInChild();
+  security::ApplyInChild(spec.security);
+  return process::Exec(r.command);
+}
+
+// ---- Create and start, in the detached process B -----------------------------------
+
+// Everything created for the container that must go if the start fails.
+struct Resources {
+  cgroup::ScopedCgroup cgroup;
+  net::ScopedLink link;
+  std::string address;
+};
+
+// Runs in B (detached, in its own session). Clones the init, does the parent-side
+// setup, lets it exec, then execs the shim (which reports "started" to the CLI).
+// On failure: prints one line (the CLI's stderr is still ours), records the error,
+// writes "fail CODE" to the CLI and returns the code.
+int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::string& shim_bin,
+                             int ready_fd) {
+  // Orphans of the container come to us (and to the shim we become), not to PID 1.
+  Check(prctl(PR_SET_CHILD_SUBREAPER, 1), "prctl", "PR_SET_CHILD_SUBREAPER");
+  Resources res;
+  int code = 0;
+  try {
+    Stdio io = MakeStdio(r.tty, r.interactive);
+    int flags = CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID;
+    if (r.user) flags |= CLONE_NEWUSER;
+
+    // The cgroup first: a limit that cannot be honoured fails before the clone.
+    cgroup::Limits limits;
+    if (!spec.memory.empty()) limits.memory_bytes = cgroup::ParseMemory(spec.memory);
+    if (!spec.pids.empty()) limits.pids = cgroup::ParsePids(spec.pids);
+    if (!spec.cpus.empty()) limits.cpus = cgroup::ParseCpus(spec.cpus);
+    if (geteuid() == 0) {
+      try {
+        res.cgroup = cgroup::Create(cgroup::Detect(), "nslab-" + r.id, limits);
+      } catch (const std::exception& e) {
+        if (!limits.Empty()) throw;
+        // No limits asked for and no cgroup we may create (e.g. inside a sandbox):
+        // run without one, as lab 09 does.
+        narrate::Step(std::string("no cgroup of its own: ") + e.what());
+      }
+    }
+
+    // The address before the clone: the child gets its copy of the record then.
+    if (r.net == "bridge") {
+      net::EnsureBridge(kBridge, kBridgeCidr);
+      res.address = net::AllocateAddress(NetStateDir(), kSubnet, r.id);
+      r.address = res.address;
+      r.address_file = NetStateDir() + "/" + res.address.substr(0, res.address.find('/'));
+      r.host_if = "nsl" + r.id.substr(0, 10) + "h";  // 14 characters < IFNAMSIZ
+    }
+
+    // The init: cloned into the new namespaces, waiting on the sync pipe.
+    process::CloneOptions opts;
+    opts.flags = flags;
+    opts.forward_signals = false;   // we are detached; the shim handles signals
+    opts.kill_with_parent = true;   // the shim dies -> the container dies, nothing leaks
+    process::Child child = process::Clone(opts, [&] { return InitInChild(spec, r, io); });
+
+    // Parent-side setup while the child waits.
+    if (r.user) user::WriteMapsFromParent(child.pid(), user::DefaultOutsideUid(),
+                                          user::DefaultOutsideGid());
+    if (!res.cgroup.nodes().empty()) {
+      res.cgroup.AddProcess(child.pid());
+      for (const auto& n : res.cgroup.nodes()) r.cgroups.push_back(n.dir);
+    }
+    if (r.net == "bridge") {
+      res.link = net::CreateVethFromParent(child.pid(), r.host_if, "eth0");
+      net::AttachToBridge(r.host_if, kBridge);
+    }
+    r.pid = child.pid();
+    r.pid_start = state::StartTime(child.pid());
+    r.shim_pid = getpid();  // execve keeps the pid: this is the shim's pid too
+    r.shim_start = state::StartTime(getpid());
+    r.started = state::Now();
+    state::Save(r);
+
+    // Go: the child sets itself up and execs; its error, if any, is thrown here.
+    child.Go();
+
+    // From here the container runs: nothing is torn down by our destructors.
+    child.Release();
+    res.cgroup.Release();
+    res.link.Release();
+    res.address.clear();
+
+    // The shim's fds (see shim.h), then execve: same pid, the init stays our child.
+    int ready = Lift(ready_fd);
+    int out = Lift(r.tty ? io.pty.master.Get() : io.out.read.Get());
+    int err = r.tty ? -1 : Lift(io.err.read.Get());
+    int in = (!r.tty && r.interactive) ? Lift(io.in.write.Get()) : -1;
+    io = Stdio();  // our copies of the container's ends close now
+    if (spec.detach) {
+      // Detached: the shim must not hold the CLI's terminal or pipes, or
+      // `id=$(11_container run -d ...)` would wait for it forever.
+      int null = Check(open("/dev/null", O_RDWR | O_CLOEXEC), "open", "/dev/null");
+      for (int fd = 0; fd < 3; ++fd) dup2(null, fd);
+      close(null);
+    }
+    Place(ready, shim::kReadyFd);
+    Place(out, shim::kOutFd);
+    Place(err, shim::kErrFd);
+    Place(in, shim::kInFd);
+    shim::Options so;
+    so.state_dir = state::Base();
+    so.id = r.id;
+    so.init = r.pid;
+    so.tty = r.tty;
+    so.interactive = r.interactive;
+    so.attached = !spec.detach;
+    so.remove = r.remove;
+    shim::Exec(shim_bin, so);
+  } catch (const ExitCodeError& e) {
+    code = ReportError(e);
+    r.error = e.what();
+  } catch (const UsageError& e) {
+    code = ReportError(e, process::kSetupFailed);
+    r.error = e.what();
+  } catch (const std::exception& e) {
+    code = ReportError(e, process::kSetupFailed);
+    r.error = e.what();
+  }
+  // The start failed: undo, record why, tell the CLI.
+  res.link.Delete();
+  res.cgroup = cgroup::ScopedCgroup();
+  if (!res.address.empty()) {
+    try {
+      net::ReleaseAddress(NetStateDir(), res.address);
+    } catch (const std::exception&) {
+    }
+  }
+  r.cgroups.clear();
+  r.address_file.clear();
+  try {
+    if (r.remove) {
+      state::RemoveDir(r.id);
+    } else {
+      r.exited = true;
+      r.exit_code = code;
+      r.finished = state::Now();
+      state::Save(r);
+    }
+  } catch (const std::exception&) {
+  }
+  std::string line = "fail " + std::to_string(code) + "\n";
+  console::WriteFully(ready_fd, line.data(), line.size());
+  return code;
+}
+
+// Reads one line from fd (up to '\n' or EOF), byte by byte: what follows is not ours.
+bool ReadLine(int fd, std::string* line) {
+  line->clear();
+  char c;
+  for (;;) {
+    ssize_t n = read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return !line->empty();
+    if (c == '\n') return true;
+    *line += c;
+  }
+}
+
+volatile sig_atomic_t g_shim_pid = 0;
+void ForwardToShim(int sig) {
+  pid_t pid = g_shim_pid;
+  // The window size is copied by the shim; any other signal means "end it".
+  if (pid > 0) kill(pid, sig == SIGWINCH ? SIGWINCH : SIGTERM);
+}
+
+void CleanupMountsUnder(const std::string& dir) {
+  std::vector<mount::MountInfo> mounts = mount::ReadMountInfo();
+  std::reverse(mounts.begin(), mounts.end());
+  for (const auto& m : mounts) {
+    if (m.mount_point.compare(0, dir.size() + 1, dir + "/") == 0)
+      umount2(m.mount_point.c_str(), MNT_DETACH);
+  }
+}
+
+}  // namespace
+
+// ---- Prepare and Run ------------------------------------------------------------
+
+state::Record Prepare(const Spec& in) {
+  Spec spec = in;
+  if (spec.net != "bridge" && spec.net != "none")
+    throw UsageError("--net \"" + spec.net + "\": use bridge or none");
+  if (!spec.hostname.empty()) uts::ValidateHostname(spec.hostname);
+  if (!spec.name.empty()) state::ValidateName(spec.name);
+  if (!spec.memory.empty()) cgroup::ParseMemory(spec.memory);
+  if (!spec.pids.empty()) cgroup::ParsePids(spec.pids);
+  if (!spec.cpus.empty()) cgroup::ParseCpus(spec.cpus);
+  security::ValidateProfile(spec.security);
+  if (geteuid() != 0) {
+    // Rootless: only what an unprivileged user may do.
+    if (!spec.user)
+      throw UsageError("running as an unprivileged user needs --user (a user namespace)");
+    if (spec.net != "none")
+      throw UsageError("an unprivileged user cannot attach veths to the bridge: use --net none");
+    if (!spec.memory.empty() || !spec.pids.empty() || !spec.cpus.empty())
+      throw UsageError("cgroup limits need root (no delegated cgroup here)");
+  }
+  if (spec.user) user::CheckUserNamespacesEnabled();
+  if (spec.command.empty()) spec.command = {"sh"};
+
+  state::Record r;
+  if (!spec.rootfs_dir.empty()) {
+    rootfs::Source src = rootfs::ChooseSource(spec.rootfs_dir, spec.command);
+    r.rootfs = src.rootfs_dir;
+  } else {
+    r.image = store::NormalizeName(spec.image);
+    r.rootfs = store::Rootfs(r.image);
+    if (!rootfs::ContainsCommand(r.rootfs, spec.command[0]))
+      throw ExitCodeError(process::kNotFound,
+                          "exec: \"" + spec.command[0] + "\": executable file not found in " +
+                              "the image " + r.image);
+  }
+  r.id = state::NewId();
+  r.name = spec.name.empty() ? r.id : spec.name;
+  r.hostname = spec.hostname.empty() ? r.id : spec.hostname;
+  r.command = spec.command;
+  r.net = spec.net;
+  r.tty = spec.tty;
+  r.interactive = spec.interactive;
+  r.remove = spec.remove;
+  r.user = spec.user;
+  r.privileged = spec.security.privileged;
+  r.cap_add = spec.security.cap_add;
+  r.cap_drop = spec.security.cap_drop;
+  cgroup::Limits limits;
+  if (!spec.memory.empty()) limits.memory_bytes = cgroup::ParseMemory(spec.memory);
+  if (!spec.pids.empty()) limits.pids = cgroup::ParsePids(spec.pids);
+  if (!spec.cpus.empty()) limits.cpus = cgroup::ParseCpus(spec.cpus);
+  r.limits = limits.Describe();
+  r.created = state::Now();
+  state::CreateDir(r);
+  try {
+    const std::string dir = state::Dir(r.id);
+    for (const char* sub : {"/rootfs", "/upper", "/work"})
+      Check(mkdir((dir + sub).c_str(), 0755), "mkdir", dir + sub);
+    if (r.user) {
+      // Root inside is 65534 (or the caller) outside: it must be able to walk into
+      // the state dir and own the overlay's upper and work directories.
+      uid_t uid = user::DefaultOutsideUid();
+      gid_t gid = user::DefaultOutsideGid();
+      Check(chmod(dir.c_str(), 0711), "chmod", dir);
+      for (const char* sub : {"/upper", "/work"})
+        Check(chown((dir + sub).c_str(), uid, gid), "chown", dir + sub);
+    }
+  } catch (...) {
+    state::RemoveDir(r.id);
+    throw;
+  }
+  return r;
+}
+
+int Run(const Spec& spec, const state::Record& record) {
+  const std::string shim_bin = shim::FindBinary();
+  Pipe ready = MakePipe();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  // The double fork: A starts a new session and forks B, then exits at once. B is
+  // orphaned, reparented to init (or the nearest subreaper), in a session without a
+  // terminal: nothing the CLI's shell does (Ctrl-C, closing the terminal) reaches it.
+  narrate::Syscall("fork", "A: setsid, fork B, exit");
+  pid_t a = Check(fork(), "fork", "shim");
+  if (a == 0) {
+    setsid();
+    pid_t b = fork();
+    if (b != 0) _exit(b < 0 ? process::kSetupFailed : 0);
+    ready.read.Reset();
+    process::RunInChild([&] {
+      narrate::SetRole(narrate::Role::kHost);
+      return CreateStartAndBecomeShim(spec, record, shim_bin, ready.write.Get());
+    });
+  }
+  ready.write.Reset();
+  process::WaitPid(a);
+
+  std::string line;
+  if (!ReadLine(ready.read.Get(), &line))
+    throw ExitCodeError(process::kSetupFailed, "the container's shim ended before it started");
+  if (line.compare(0, 5, "fail ") == 0) return std::atoi(line.c_str() + 5);
+  // "started INIT SHIM"
+  pid_t init = 0, shim_pid = 0;
+  std::sscanf(line.c_str(), "started %d %d", &init, &shim_pid);
+  narrate::Step("shim " + std::to_string(shim_pid) + " started the container's init " +
+                std::to_string(init));
+  if (spec.detach) return 0;
+
+  // Attached: the shim relays between our stdio and the container. We only forward
+  // signals and wait for "exit N".
+  console::RawMode raw;
+  if (spec.tty && isatty(STDIN_FILENO)) raw = console::RawMode(STDIN_FILENO);
+  g_shim_pid = shim_pid;
+  struct sigaction sa = {};
+  sa.sa_handler = ForwardToShim;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGWINCH, SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  if (spec.tty) kill(shim_pid, SIGWINCH);  // the size may have changed already
+  bool got = ReadLine(ready.read.Get(), &line);
+  g_shim_pid = 0;
+  raw.Restore();
+  if (got && line.compare(0, 5, "exit ") == 0) return std::atoi(line.c_str() + 5);
+  throw ExitCodeError(process::kSetupFailed,
+                      "lost the container's shim (pid " + std::to_string(shim_pid) +
+                          ") before it reported the exit");
+}
+
+// ---- Lifecycle ------------------------------------------------------------------
+
+pid_t InitPid(const std::string& id) {
+  state::Record r = state::Load(id);
+  if (state::Status(r) != state::kRunning)
+    throw ExitCodeError(process::kSetupFailed, "container " + id + " is not running");
+  return r.pid;
+}
+
+void Signal(const std::string& id, int sig) {
+  state::Record r = state::Load(id);
+  if (state::Status(r) != state::kRunning || !state::Alive(r.pid, r.pid_start))
+    throw ExitCodeError(process::kSetupFailed, "container " + id + " is not running");
+  narrate::Syscall("kill", std::to_string(r.pid) + ", " + std::to_string(sig));
+  Check(kill(r.pid, sig), "kill", std::to_string(r.pid));
+}
+
+void Stop(const std::string& id, int timeout_seconds) {
+  state::Record r = state::Load(id);
+  if (state::Alive(r.pid, r.pid_start)) {
+    // SIGTERM first. A PID namespace's init only gets signals it has a handler for
+    // (pid_namespaces(7)): a shell as init ignores it, hence the SIGKILL after the
+    // timeout, as `docker stop` does.
+    narrate::Step("SIGTERM to the init " + std::to_string(r.pid));
+    kill(r.pid, SIGTERM);
+    if (!WaitGone(r.pid, r.pid_start, timeout_seconds * 1000)) {
+      narrate::Step("still running after " + std::to_string(timeout_seconds) + "s: SIGKILL");
+      kill(r.pid, SIGKILL);
+      WaitGone(r.pid, r.pid_start, 10000);
+    }
+  }
+  // The shim writes the exit record, then exits: wait for it so that `ps` right
+  // after `stop` tells the truth.
+  WaitGone(r.shim_pid, r.shim_start, 10000);
+}
+
+void Delete(const std::string& id, bool force) {
+  const std::string dir = state::Dir(id);
+  state::Lock lock = state::Lock::Exclusive(dir);
+  state::Record r = state::Load(id);
+  std::string status = state::Status(r);
+  bool init_alive = state::Alive(r.pid, r.pid_start);
+  bool shim_alive = state::Alive(r.shim_pid, r.shim_start);
+  if ((init_alive || shim_alive) && status != state::kExited) {
+    if (!force)
+      throw ExitCodeError(process::kSetupFailed,
+                          "container " + id + " is " + status +
+                              ": stop it first, or remove it with `rm -f`");
+  }
+  if (init_alive || shim_alive) {
+    // The shim takes this lock to record the exit: release it while we wait.
+    lock.Unlock();
+    if (init_alive) {
+      narrate::Step("SIGKILL to the init " + std::to_string(r.pid));
+      kill(r.pid, SIGKILL);
+      WaitGone(r.pid, r.pid_start, 10000);
+    }
+    if (!WaitGone(r.shim_pid, r.shim_start, 10000)) {
+      kill(r.shim_pid, SIGKILL);  // a stuck shim: rm -f always recovers
+      WaitGone(r.shim_pid, r.shim_start, 10000);
+    }
+    struct stat st;
+    if (stat(dir.c_str(), &st) < 0) return;  // --rm: the shim removed everything
+    lock = state::Lock::Exclusive(dir);
+    try {
+      r = state::Load(id);
+    } catch (const std::exception&) {
+      return;
+    }
+  }
+  shim::CleanupAfterExit(r);
+  if (!r.host_if.empty()) {
+    // The kernel deletes the veth when the container's network namespace dies, a
+    // little later; make sure it is gone now.
+    try {
+      if (net::LinkExists(r.host_if)) net::ScopedLink(r.host_if).Delete();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: %s\n", ProgramName().c_str(), e.what());
+    }
+  }
+  CleanupMountsUnder(dir);
+  state::RemoveDir(id);
+}
+
+// ---- exec -----------------------------------------------------------------------
+
+int Exec(const std::string& id, const std::vector<std::string>& command,
+         const ExecOptions& opts) {
+  if (command.empty()) throw UsageError("exec needs a command");
+  state::Record r = state::Load(id);
+  if (state::Status(r) != state::kRunning)
+    throw ExitCodeError(process::kSetupFailed,
+                        "container " + id + " is not running (" + state::Status(r) + ")");
+  const pid_t init = r.pid;
+
+  // Open the init's namespaces now, while we still see its /proc entry. The user
+  // namespace comes first: joining it gives the capabilities needed to join the
+  // others it owns (setns(2)). Namespaces equal to ours are skipped (setns to one's
+  // own user namespace is EINVAL).
+  ns::Identity mine = ns::Read(getpid());
+  ns::Identity theirs = ns::Read(init);
+  struct Target {
+    const char* kind;
+    int flag;
+    UniqueFd fd;
+  };
+  std::vector<Target> targets;
+  for (auto [kind, flag] : std::vector<std::pair<const char*, int>>{
+           {"user", CLONE_NEWUSER}, {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC},
+           {"uts", CLONE_NEWUTS},   {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID},
+           {"mnt", CLONE_NEWNS}}) {
+    if (mine[kind] == theirs[kind]) continue;
+    std::string path = "/proc/" + std::to_string(init) + "/ns/" + kind;
+    targets.push_back({kind, flag, Open(path, O_RDONLY)});
+  }
+  if (!state::Alive(init, r.pid_start))  // the pid was reused between Load and Open
+    throw ExitCodeError(process::kSetupFailed, "container " + id + " is not running");
+
+  console::Pty pty;
+  if (opts.tty) pty = console::OpenPty();
+  UniqueFd null;
+  if (!opts.interactive) null = Open("/dev/null", O_RDONLY);
+  const security::Profile profile = ProfileOf(r);
+
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t c1 = Check(fork(), "fork", "exec");
+  if (c1 == 0) {
+    process::RunInChild([&]() -> int {
+      Check(prctl(PR_SET_PDEATHSIG, SIGKILL), "prctl", "PR_SET_PDEATHSIG");
+      // Until it has joined, a process inside could ptrace us and reach host files
+      // through our /proc/PID/{fd,exe}: not dumpable (runc's nsexec does the same).
+      security::SetNonDumpableInChild();
+      // The container's cgroup, through the host's cgroupfs (before the mount
+      // namespace hides it): limits apply to exec'd processes too.
+      for (const auto& dir : r.cgroups) {
+        int fd = open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+          (void)!write(fd, "0", 1);
+          close(fd);
+        }
+      }
+      for (auto& t : targets) {
+        narrate::Syscall("setns", std::string("/proc/") + std::to_string(init) + "/ns/" +
+                                      t.kind + ", " + process::CloneFlagsToString(t.flag));
+        Check(setns(t.fd.Get(), t.flag), "setns", t.kind);
+      }
+      // setns(CLONE_NEWNS) put our root and cwd at the namespace's root: the
+      // container's root after its pivot_root.
+      Check(chdir("/"), "chdir", "/");
+      // setns(CLONE_NEWPID) applies to children only: fork once more.
+      pid_t c2 = Check(fork(), "fork", "exec (in the PID namespace)");
+      if (c2 == 0) {
+        process::RunInChild([&]() -> int {
+          Check(prctl(PR_SET_PDEATHSIG, SIGKILL), "prctl", "PR_SET_PDEATHSIG");
+          if (opts.tty) {
+            console::AttachInChild(pty.slave.Get());
+          } else if (!opts.interactive) {
+            Check(dup2(null.Get(), 0), "dup2", "stdin");
+          }
+          // In a user namespace, become its root (host uid 0 is unmapped there).
+          if (r.user) user::SetupInChild();
+          SetEnvInChild(r, opts.tty);
+          security::VerifyCwdInChild();
+          security::CloseExtraFdsInChild();
+          security::ApplyInChild(profile);
+          return process::Exec(command);
+        });
+      }
+      for (auto& t : targets) t.fd.Reset();
+      pty = console::Pty();
+      return process::WaitPid(c2).ShellCode();
+    });
+  }
+  for (auto& t : targets) t.fd.Reset();
+  pty.slave.Reset();
+  if (opts.tty) {
+    console::RawMode raw;
+    if (isatty(STDIN_FILENO)) raw = console::RawMode(STDIN_FILENO);
+    console::CopyWindowSize(STDIN_FILENO, pty.master.Get());
+    console::Relay(opts.interactive ? STDIN_FILENO : -1, pty.master.Get(), pty.master.Get(),
+                   STDOUT_FILENO);
+  }
+  return process::WaitPid(c1).ShellCode();
+}
+
+std::vector<std::string> Describe(const state::Record& r) {
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+    return s;
+  };
+  std::vector<std::string> out = {
+      "id: " + r.id,
+      "name: " + r.name,
+      "status: " + state::StatusDetail(r),
+      "image: " + (r.image.empty() ? std::string("(--rootfs)") : r.image),
+      "rootfs: " + r.rootfs,
+      "command: " + join(r.command),
+      "hostname: " + r.hostname,
+      "network: " + r.net + (r.address.empty() ? "" : " " + r.address + " via " + r.host_if),
+      "cgroup: " + (r.cgroups.empty() ? std::string("-") : join(r.cgroups)),
+      "limits: " + r.limits,
+      "user namespace: " + std::string(r.user ? "yes" : "no"),
+      "tty: " + std::string(r.tty ? "yes" : "no"),
+      "shim pid: " + std::to_string(r.shim_pid),
+      "init pid: " + std::to_string(r.pid),
+      "created: " + state::FormatTime(r.created),
+      "started: " + state::FormatTime(r.started),
+      "finished: " + state::FormatTime(r.finished),
+  };
+  if (r.exited) out.push_back("exit code: " + std::to_string(r.exit_code));
+  if (!r.error.empty()) out.push_back("error: " + r.error);
+  for (const auto& l : security::Describe(ProfileOf(r))) out.push_back(l);
+  return out;
+}
+
+}  // namespace nslab::container

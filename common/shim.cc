@@ -1,0 +1,289 @@
+#include "common/shim.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "common/console.h"
+#include "common/error.h"
+#include "common/process.h"
+
+namespace nslab::shim {
+namespace {
+
+bool Exists(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
+
+// One stream the shim copies: from a container-side fd to the log and (attached)
+// to the CLI's stdout/stderr.
+struct Stream {
+  int fd = -1;
+  int out = -1;  // the attached CLI's fd, or -1
+  bool open() const { return fd >= 0; }
+};
+
+void CloseStream(Stream& s) {
+  if (s.fd >= 0) close(s.fd);
+  s.fd = -1;
+}
+
+// Reads what is available on s and copies it. Returns false at EOF (or EIO, which
+// a pty master returns once no process holds the slave any more).
+bool Pump(Stream& s, int log_fd) {
+  char buf[16384];
+  ssize_t n = read(s.fd, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+  if (n <= 0) return false;
+  if (log_fd >= 0) console::WriteFully(log_fd, buf, static_cast<size_t>(n));
+  if (s.out >= 0 && !console::WriteFully(s.out, buf, static_cast<size_t>(n)))
+    s.out = -1;  // the CLI went away: keep logging
+  return true;
+}
+
+}  // namespace
+
+std::string LogPath(const std::string& id) { return state::Dir(id) + "/container.log"; }
+
+std::vector<std::string> Argv(const std::string& binary, const Options& o) {
+  std::string flags = "-";
+  if (o.tty) flags += 't';
+  if (o.interactive) flags += 'i';
+  if (o.attached) flags += 'a';
+  if (o.remove) flags += 'r';
+  return {binary, o.state_dir, o.id, std::to_string(o.init), flags};
+}
+
+Options ParseArgv(int argc, char** argv) {
+  if (argc != 5)
+    throw UsageError("usage: nslab-shim STATE_DIR ID INIT_PID -[tiar] (started by "
+                     "11_container run, not by hand)");
+  Options o;
+  o.state_dir = argv[1];
+  o.id = argv[2];
+  state::ValidateId(o.id);
+  o.init = static_cast<pid_t>(std::atoi(argv[3]));
+  if (o.init <= 0) throw UsageError(std::string("bad init pid \"") + argv[3] + "\"");
+  for (const char* f = argv[4]; *f; ++f) {
+    switch (*f) {
+      case '-': break;
+      case 't': o.tty = true; break;
+      case 'i': o.interactive = true; break;
+      case 'a': o.attached = true; break;
+      case 'r': o.remove = true; break;
+      default: throw UsageError(std::string("bad shim flag '") + *f + "'");
+    }
+  }
+  return o;
+}
+
+std::string FindBinary() {
+  std::vector<std::string> tried;
+  if (const char* env = std::getenv("NSLAB_SHIM"); env != nullptr && *env != '\0') {
+    if (Exists(env)) return env;
+    tried.push_back(env);
+  }
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    std::string self(exe);
+    std::string dir = self.substr(0, self.rfind('/'));
+    for (const std::string& p : {dir + "/" + kName, self + ".runfiles/nslab/labs/" + kName}) {
+      if (Exists(p)) return p;
+      tried.push_back(p);
+    }
+  }
+  for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
+    const char* env = std::getenv(var);
+    if (env == nullptr || *env == '\0') continue;
+    std::string p = std::string(env) + "/nslab/labs/" + kName;
+    if (Exists(p)) return p;
+    tried.push_back(p);
+  }
+  std::string where;
+  for (const auto& t : tried) where += (where.empty() ? "" : ", ") + t;
+  throw ExitCodeError(process::kSetupFailed,
+                      std::string("cannot find the ") + kName + " binary (looked at " + where +
+                          "; build it with `bazel build //labs:" + kName + "`)");
+}
+
+void Exec(const std::string& binary, const Options& o) {
+  std::vector<std::string> args = Argv(binary, o);
+  args[0] = kName;  // what ps aux shows: "nslab-shim /run/nslab <id> <pid> -ti"
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  execv(binary.c_str(), argv.data());
+  Check(-1, "execv", binary);
+  std::abort();  // not reached
+}
+
+void CleanupAfterExit(const state::Record& r) {
+  // Deepest first is the order they were recorded in reverse; each directory is a
+  // leaf (the container could not create sub-cgroups: its cgroupfs is read-only).
+  for (auto it = r.cgroups.rbegin(); it != r.cgroups.rend(); ++it) {
+    const std::string& dir = *it;
+    for (int attempt = 0; attempt < 2000; ++attempt) {
+      if (rmdir(dir.c_str()) == 0 || errno == ENOENT) break;
+      if (errno != EBUSY) {
+        std::fprintf(stderr, "%s: rmdir \"%s\": %s\n", ProgramName().c_str(), dir.c_str(),
+                     std::strerror(errno));
+        break;
+      }
+      // Still populated: whatever is left (an exec'd process, say) is killed; the
+      // kernel empties the cgroup once those processes are reaped by their parents.
+      int fd = open((dir + "/cgroup.procs").c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        std::string pids = ReadAll(fd, 1 << 16);
+        close(fd);
+        size_t pos = 0;
+        while (pos < pids.size()) {
+          pid_t p = static_cast<pid_t>(std::strtol(pids.c_str() + pos, nullptr, 10));
+          if (p > 0) kill(p, SIGKILL);
+          size_t nl = pids.find('\n', pos);
+          if (nl == std::string::npos) break;
+          pos = nl + 1;
+        }
+      }
+      usleep(1000);
+    }
+  }
+  if (!r.address_file.empty() && unlink(r.address_file.c_str()) < 0 && errno != ENOENT)
+    std::fprintf(stderr, "%s: unlink \"%s\": %s\n", ProgramName().c_str(),
+                 r.address_file.c_str(), std::strerror(errno));
+}
+
+int Run(const Options& o) {
+  SetProgramName(kName);
+  setenv("NSLAB_STATE_DIR", o.state_dir.c_str(), 1);
+  // Shown as nslab-shim by ps -o comm and pstree whatever the binary was called.
+  prctl(PR_SET_NAME, kName);
+  // Orphans below us (the container's processes once its init is gone) come to us,
+  // not to PID 1. Inherited through execve from the engine, which set it already
+  // before cloning the init; set again so a shim started any other way behaves too.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  signal(SIGPIPE, SIG_IGN);
+
+  // Signals arrive as readable data in the poll loop (signalfd), never in the
+  // middle of a write: no handler, no race between waitpid and poll.
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGCHLD, SIGWINCH, SIGTERM, SIGINT, SIGHUP, SIGQUIT})
+    sigaddset(&mask, s);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  UniqueFd sigfd(Check(signalfd(-1, &mask, SFD_CLOEXEC), "signalfd", "SIGCHLD"));
+
+  // Tell the CLI the container runs. A detached CLI then returns at once; an
+  // attached one waits on the same pipe for "exit N".
+  std::string started = "started " + std::to_string(o.init) + " " + std::to_string(getpid()) + "\n";
+  console::WriteFully(kReadyFd, started.data(), started.size());
+  if (!o.attached) close(kReadyFd);
+
+  int log_fd = open(LogPath(o.id).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+  Stream out{kOutFd, o.attached ? STDOUT_FILENO : -1};
+  Stream err{o.tty ? -1 : kErrFd, o.attached ? STDERR_FILENO : -1};
+  // Keystrokes of the attached CLI go to the pty master (tty) or the stdin pipe.
+  int in_fd = (o.attached && o.interactive) ? STDIN_FILENO : -1;
+  int to_fd = o.tty ? kOutFd : (o.interactive ? kInFd : -1);
+  if (o.tty && o.attached) console::CopyWindowSize(STDIN_FILENO, kOutFd);
+
+  bool init_done = false;
+  process::ExitStatus status;
+  auto reap = [&] {
+    for (;;) {
+      int ws;
+      pid_t p = waitpid(-1, &ws, WNOHANG);
+      if (p <= 0) break;
+      if (p == o.init) {
+        init_done = true;
+        status = process::Decode(ws);
+      }
+    }
+  };
+  reap();  // the init may have ended before we blocked SIGCHLD
+
+  while (!init_done || out.open() || err.open()) {
+    struct pollfd fds[4] = {{sigfd.Get(), POLLIN, 0},
+                            {out.fd, POLLIN, 0},
+                            {err.fd, POLLIN, 0},
+                            {in_fd, POLLIN, 0}};
+    // Once the init is gone the kernel has killed the rest of its PID namespace, so
+    // the output ends soon; the timeout only guards against a writer we do not know.
+    int n = poll(fds, 4, init_done ? 500 : -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) break;
+    if (fds[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (read(sigfd.Get(), &si, sizeof si) == sizeof si) {
+        int sig = static_cast<int>(si.ssi_signo);
+        if (sig == SIGCHLD) {
+          reap();
+        } else if (sig == SIGWINCH) {
+          if (o.tty) console::CopyWindowSize(STDIN_FILENO, kOutFd);
+        } else if (!init_done) {
+          // An interrupted attached CLI, or `kill SHIM`: the container's init
+          // ignores signals it has no handler for, so it gets SIGKILL.
+          kill(o.init, SIGKILL);
+        }
+      }
+    }
+    if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) && !Pump(out, log_fd)) CloseStream(out);
+    if ((fds[2].revents & (POLLIN | POLLHUP | POLLERR)) && !Pump(err, log_fd)) CloseStream(err);
+    if (fds[3].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char buf[4096];
+      ssize_t r = read(in_fd, buf, sizeof buf);
+      if (r > 0 && to_fd >= 0 && console::WriteFully(to_fd, buf, static_cast<size_t>(r))) {
+        // copied
+      } else if (r == 0 || (r < 0 && errno != EINTR)) {
+        in_fd = -1;  // the CLI's stdin ended: the container's stdin pipe ends too
+        if (!o.tty && to_fd >= 0) {
+          close(to_fd);
+          to_fd = -1;
+        }
+      }
+    }
+  }
+  if (!init_done) {  // output ended first (it closed its stdout): wait for the end
+    status = process::WaitPid(o.init);
+  }
+  CloseStream(out);
+  CloseStream(err);
+  if (log_fd >= 0) close(log_fd);
+
+  // Record the end under the container's lock, so `rm` and `ps` see a whole record.
+  int code = status.ShellCode();
+  try {
+    state::Lock lock = state::Lock::Exclusive(state::Dir(o.id));
+    state::Record r = state::Load(o.id);
+    r.exited = true;
+    r.exit_code = code;
+    r.finished = state::Now();
+    state::Save(r);
+    CleanupAfterExit(r);
+    if (o.remove) state::RemoveDir(o.id);
+  } catch (const std::exception& e) {
+    // `rm -f` removed the directory under us: nothing left to record.
+    if (!o.remove) std::fprintf(stderr, "%s: recording the exit: %s\n", kName, e.what());
+  }
+  if (o.attached) {
+    std::string line = "exit " + std::to_string(code) + "\n";
+    console::WriteFully(kReadyFd, line.data(), line.size());
+  }
+  return 0;
+}
+
+}  // namespace nslab::shim

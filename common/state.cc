@@ -1,0 +1,440 @@
+#include "common/state.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include "common/error.h"
+
+namespace nslab::state {
+namespace {
+
+constexpr const char* kStateFile = "state";
+
+void MakeDir(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) < 0 && errno != EEXIST) Check(-1, "mkdir", path);
+}
+
+std::string Escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      ++i;
+      out += s[i] == 'n' ? '\n' : s[i];
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& v, char sep) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  size_t start = 0;
+  for (;;) {
+    size_t end = s.find(sep, start);
+    out.push_back(s.substr(start, end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+int RemoveOne(const char* path, const struct stat*, int type, struct FTW*) {
+  int r = (type == FTW_DP) ? rmdir(path) : unlink(path);
+  if (r < 0 && errno != ENOENT)
+    std::fprintf(stderr, "%s: removing \"%s\": %s\n", ProgramName().c_str(), path,
+                 std::strerror(errno));
+  return 0;
+}
+
+}  // namespace
+
+// ---- Lock -------------------------------------------------------------------------
+
+static Lock MakeLock(const std::string& dir, int op) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      std::string id = dir.substr(dir.rfind('/') + 1);
+      throw ExitCodeError(125, "no such container: " + id);
+    }
+    Check(-1, "open", dir);
+  }
+  UniqueFd owned(fd);
+  // flock(2) locks belong to the open file description: released when the fd is
+  // closed — also when the CLI holding it is killed, so no stale lock survives.
+  while (flock(fd, op) < 0) {
+    if (errno != EINTR) Check(-1, "flock", dir);
+  }
+  return Lock(std::move(owned));
+}
+
+Lock Lock::Exclusive(const std::string& dir) { return MakeLock(dir, LOCK_EX); }
+Lock Lock::Shared(const std::string& dir) { return MakeLock(dir, LOCK_SH); }
+
+// ---- Paths and ids ----------------------------------------------------------------
+
+std::string Base() {
+  const char* env = std::getenv("NSLAB_STATE_DIR");
+  std::string base = (env != nullptr && *env != '\0') ? env : "/run/nslab";
+  return base;
+}
+
+std::string Dir(const std::string& id) { return Base() + "/" + id; }
+
+std::string NewId() {
+  unsigned char bytes[6];
+  size_t got = 0;
+  while (got < sizeof bytes) {
+    ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    Check(n, "getrandom", "container id");
+    got += static_cast<size_t>(n);
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
+}
+
+void ValidateId(const std::string& id) {
+  bool ok = id.size() == 12 &&
+            std::all_of(id.begin(), id.end(), [](char c) {
+              return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+            });
+  if (!ok) throw UsageError("invalid container id \"" + id + "\" (12 hex digits)");
+}
+
+void ValidateName(const std::string& name) {
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  bool ok = !name.empty() && name.size() <= 63 && alnum(name[0]) &&
+            std::all_of(name.begin(), name.end(), [&](char c) {
+              return alnum(c) || c == '_' || c == '.' || c == '-';
+            });
+  if (!ok)
+    throw UsageError("invalid container name \"" + name +
+                     "\": use 1-63 of [a-zA-Z0-9_.-], starting with a letter or digit");
+}
+
+// ---- Processes and time -----------------------------------------------------------
+
+namespace {
+// Fields of /proc/PID/stat after the command name (which may hold spaces and
+// parentheses, so it ends at the *last* ')'): [0] is the state, [19] the start time.
+bool StatFields(pid_t pid, std::vector<std::string>* fields) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  std::string line(buf, static_cast<size_t>(n));
+  size_t close_paren = line.rfind(')');
+  if (close_paren == std::string::npos) return false;
+  fields->clear();
+  size_t i = close_paren + 2;
+  while (i < line.size()) {
+    size_t end = line.find(' ', i);
+    if (end == std::string::npos) end = line.size();
+    fields->push_back(line.substr(i, end - i));
+    i = end + 1;
+  }
+  return fields->size() > 19;
+}
+}  // namespace
+
+uint64_t StartTime(pid_t pid) {
+  std::vector<std::string> f;
+  if (pid <= 0 || !StatFields(pid, &f)) return 0;
+  return std::strtoull(f[19].c_str(), nullptr, 10);
+}
+
+bool Alive(pid_t pid, uint64_t start_time) {
+  std::vector<std::string> f;
+  if (pid <= 0 || !StatFields(pid, &f)) return false;
+  if (f[0] == "Z" || f[0] == "X") return false;
+  return start_time == 0 || std::strtoull(f[19].c_str(), nullptr, 10) == start_time;
+}
+
+int64_t Now() { return static_cast<int64_t>(time(nullptr)); }
+
+std::string FormatTime(int64_t t) {
+  if (t == 0) return "-";
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string Ago(int64_t t) {
+  if (t == 0) return "-";
+  int64_t d = std::max<int64_t>(0, Now() - t);
+  auto unit = [](int64_t n, const char* what) {
+    return std::to_string(n) + " " + what + (n == 1 ? "" : "s") + " ago";
+  };
+  if (d < 60) return unit(d, "second");
+  if (d < 3600) return unit(d / 60, "minute");
+  if (d < 86400) return unit(d / 3600, "hour");
+  return unit(d / 86400, "day");
+}
+
+// ---- Status -----------------------------------------------------------------------
+
+std::string Status(const Record& r) {
+  if (r.exited) return kExited;
+  if (r.pid > 0) {
+    if (Alive(r.pid, r.pid_start)) {
+      // An init without its shim has nobody to reap it or record its end.
+      return Alive(r.shim_pid, r.shim_start) ? kRunning : kUnknown;
+    }
+    // The init is gone: ended (the shim is writing it down) or lost with its shim.
+    return Alive(r.shim_pid, r.shim_start) ? kExited : kUnknown;
+  }
+  // No init yet: still being created, as long as the creating process lives.
+  if (r.shim_pid > 0 && Alive(r.shim_pid, r.shim_start)) return kCreated;
+  return r.shim_pid > 0 ? kUnknown : kCreated;
+}
+
+std::string StatusDetail(const Record& r) {
+  std::string s = Status(r);
+  if (s == kExited) return "exited (" + std::to_string(r.exit_code) + ") " + Ago(r.finished);
+  if (s == kRunning) return "running " + Ago(r.started).substr(0, Ago(r.started).size() - 4);
+  return s;
+}
+
+// ---- Serialisation ----------------------------------------------------------------
+
+std::string Format(const Record& r) {
+  std::string out;
+  auto kv = [&](const char* k, const std::string& v) {
+    out += k;
+    out += '=';
+    out += Escape(v);
+    out += '\n';
+  };
+  auto num = [&](const char* k, int64_t v) { kv(k, std::to_string(v)); };
+  kv("id", r.id);
+  kv("name", r.name);
+  kv("image", r.image);
+  kv("rootfs", r.rootfs);
+  for (const auto& a : r.command) kv("arg", a);
+  kv("hostname", r.hostname);
+  kv("net", r.net);
+  kv("address", r.address);
+  kv("address_file", r.address_file);
+  kv("host_if", r.host_if);
+  for (const auto& c : r.cgroups) kv("cgroup", c);
+  kv("limits", r.limits);
+  num("tty", r.tty);
+  num("interactive", r.interactive);
+  num("remove", r.remove);
+  num("user", r.user);
+  num("privileged", r.privileged);
+  kv("cap_add", Join(r.cap_add, ','));
+  kv("cap_drop", Join(r.cap_drop, ','));
+  num("shim_pid", r.shim_pid);
+  kv("shim_start", std::to_string(r.shim_start));
+  num("pid", r.pid);
+  kv("pid_start", std::to_string(r.pid_start));
+  num("created", r.created);
+  num("started", r.started);
+  num("finished", r.finished);
+  num("exited", r.exited);
+  num("exit_code", r.exit_code);
+  kv("error", r.error);
+  return out;
+}
+
+Record Parse(const std::string& text) {
+  Record r;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string k = line.substr(0, eq);
+    std::string v = Unescape(line.substr(eq + 1));
+    auto i64 = [&] { return static_cast<int64_t>(std::strtoll(v.c_str(), nullptr, 10)); };
+    auto u64 = [&] { return static_cast<uint64_t>(std::strtoull(v.c_str(), nullptr, 10)); };
+    if (k == "id") r.id = v;
+    else if (k == "name") r.name = v;
+    else if (k == "image") r.image = v;
+    else if (k == "rootfs") r.rootfs = v;
+    else if (k == "arg") r.command.push_back(v);
+    else if (k == "hostname") r.hostname = v;
+    else if (k == "net") r.net = v;
+    else if (k == "address") r.address = v;
+    else if (k == "address_file") r.address_file = v;
+    else if (k == "host_if") r.host_if = v;
+    else if (k == "cgroup") r.cgroups.push_back(v);
+    else if (k == "limits") r.limits = v;
+    else if (k == "tty") r.tty = i64() != 0;
+    else if (k == "interactive") r.interactive = i64() != 0;
+    else if (k == "remove") r.remove = i64() != 0;
+    else if (k == "user") r.user = i64() != 0;
+    else if (k == "privileged") r.privileged = i64() != 0;
+    else if (k == "cap_add") r.cap_add = Split(v, ',');
+    else if (k == "cap_drop") r.cap_drop = Split(v, ',');
+    else if (k == "shim_pid") r.shim_pid = static_cast<pid_t>(i64());
+    else if (k == "shim_start") r.shim_start = u64();
+    else if (k == "pid") r.pid = static_cast<pid_t>(i64());
+    else if (k == "pid_start") r.pid_start = u64();
+    else if (k == "created") r.created = i64();
+    else if (k == "started") r.started = i64();
+    else if (k == "finished") r.finished = i64();
+    else if (k == "exited") r.exited = i64() != 0;
+    else if (k == "exit_code") r.exit_code = static_cast<int>(i64());
+    else if (k == "error") r.error = v;
+  }
+  return r;
+}
+
+void Save(const Record& r) {
+  const std::string dir = Dir(r.id);
+  const std::string tmp = dir + "/.state.tmp." + std::to_string(getpid());
+  const std::string text = Format(r);
+  {
+    UniqueFd fd(Check(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
+                      "open", tmp));
+    WriteAll(fd.Get(), text, tmp);
+  }
+  // rename(2) replaces the old record atomically: a reader sees one or the other.
+  if (rename(tmp.c_str(), (dir + "/" + kStateFile).c_str()) < 0) {
+    int saved = errno;
+    unlink(tmp.c_str());
+    errno = saved;
+    Check(-1, "rename", tmp);
+  }
+}
+
+Record Load(const std::string& id) {
+  const std::string path = Dir(id) + "/" + kStateFile;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      throw ExitCodeError(125, "no such container: " + id);
+    Check(-1, "open", path);
+  }
+  UniqueFd owned(fd);
+  Record r = Parse(ReadAll(fd));
+  if (r.id.empty()) r.id = id;
+  return r;
+}
+
+std::vector<Record> List() {
+  std::vector<Record> out;
+  DIR* d = opendir(Base().c_str());
+  if (d == nullptr) return out;
+  while (struct dirent* e = readdir(d)) {
+    std::string id = e->d_name;
+    if (id.size() != 12) continue;
+    try {
+      ValidateId(id);
+      out.push_back(Load(id));
+    } catch (const std::exception&) {
+      // Not a container directory, or removed while we read: skip it.
+    }
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end(), [](const Record& a, const Record& b) {
+    return a.created != b.created ? a.created < b.created : a.id < b.id;
+  });
+  return out;
+}
+
+std::string Resolve(const std::string& key) {
+  if (key.empty()) throw ExitCodeError(125, "no such container: \"\"");
+  std::vector<Record> all = List();
+  for (const auto& r : all)
+    if (r.id == key || r.name == key) return r.id;
+  std::string found;
+  for (const auto& r : all) {
+    if (r.id.compare(0, key.size(), key) == 0) {
+      if (!found.empty())
+        throw ExitCodeError(125, "container id prefix \"" + key + "\" is ambiguous");
+      found = r.id;
+    }
+  }
+  if (found.empty()) throw ExitCodeError(125, "no such container: " + key);
+  return found;
+}
+
+void CreateDir(Record& r) {
+  const std::string base = Base();
+  MakeDir(base, 0711);
+  // The base lock makes "is the name free?" and "take it" one step for concurrent CLIs.
+  Lock base_lock = Lock::Exclusive(base);
+  if (!r.name.empty()) {
+    for (const auto& other : List()) {
+      if (other.name == r.name)
+        throw UsageError("the name \"" + r.name + "\" is already in use by container " +
+                         other.id + " (remove it with `rm -f " + r.name + "`)");
+    }
+  }
+  const std::string dir = Dir(r.id);
+  Check(mkdir(dir.c_str(), 0700), "mkdir", dir);
+  try {
+    Save(r);
+  } catch (...) {
+    RemoveDir(r.id);
+    throw;
+  }
+}
+
+void RemoveDir(const std::string& id) {
+  ValidateId(id);  // never let a bad id turn this into "rm -rf /run/nslab/.."
+  const std::string dir = Dir(id);
+  // FTW_MOUNT: never descend into another filesystem; a mount left here makes
+  // rmdir fail with EBUSY, which is reported instead of emptying what is mounted.
+  nftw(dir.c_str(), RemoveOne, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+}  // namespace nslab::state
