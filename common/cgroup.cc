@@ -155,10 +155,10 @@ std::string HintForMkdir(int err, const std::string& parent) {
     case EACCES:
     case EPERM:
       return "creating a cgroup needs write access to " + parent +
-             ": run as root, or in a cgroup delegated to you (Bazel's sandbox cannot: tag "
-             "such tests no-sandbox)";
+             ": run as root, or in a cgroup delegated to you";
     case EROFS:
-      return "the cgroup filesystem is mounted read-only here (inside a container?)";
+      return "the cgroup filesystem is mounted read-only here: in Bazel's test sandbox "
+             "(tag the test no-sandbox) or in a container";
     case EEXIST:
       return "a cgroup of that name exists already: a run with the same pid left it behind; "
              "rmdir it";
