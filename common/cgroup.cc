@@ -384,6 +384,7 @@ Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgr
 
   std::vector<std::string> on_v1, on_v2, unmounted;
   std::vector<std::string> v1_mounts;
+  std::vector<const V1Line*> hierarchy_line;  // per hierarchy: its v1 line (v2: null)
   for (const auto& c : Controllers()) {
     const V1Line* bound = nullptr;
     for (const auto& l : v1)
@@ -402,11 +403,14 @@ Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgr
         layout.missing.push_back(c);
         continue;
       }
+      // One hierarchy per /proc/self/cgroup line: co-mounted controllers share it
+      // even when reached through different links.
       Hierarchy* h = nullptr;
-      for (auto& x : layout.hierarchies)
-        if (x.version == 1 && x.mount == mount) h = &x;
+      for (size_t i = 0; i < layout.hierarchies.size(); ++i)
+        if (hierarchy_line[i] == bound) h = &layout.hierarchies[i];
       if (h == nullptr) {
         layout.hierarchies.push_back({1, mount, bound->path, {}});
+        hierarchy_line.push_back(bound);
         h = &layout.hierarchies.back();
         v1_mounts.push_back(mount);
       }
@@ -418,6 +422,7 @@ Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgr
         if (x.version == 2) h = &x;
       if (h == nullptr) {
         layout.hierarchies.push_back({2, layout.v2_mount, *v2_path, {}});
+        hierarchy_line.push_back(nullptr);
         h = &layout.hierarchies.back();
       }
       h->controllers.push_back(c);

@@ -293,6 +293,20 @@ TEST(CgroupDetectTest, V1CoMountedControllers) {
   EXPECT_TRUE(l.v2_mount.empty());
 }
 
+TEST(CgroupDetectTest, V1CoMountedThroughLinksIsOneHierarchy) {
+  TempDir t;
+  // memory and pids co-mounted, reachable as "memory", "pids" and "memory,pids".
+  Put(t.path() + "/sys/memory,pids/cgroup.procs", "");
+  ASSERT_EQ(symlink("memory,pids", (t.path() + "/sys/memory").c_str()), 0);
+  ASSERT_EQ(symlink("memory,pids", (t.path() + "/sys/pids").c_str()), 0);
+  Put(t.path() + "/sys/cpu/cgroup.procs", "");
+  Put(t.path() + "/proc_self_cgroup", "2:memory,pids:/\n1:cpu:/\n");
+  Layout l = Detect(t.path() + "/sys", t.path() + "/proc_self_cgroup");
+  ASSERT_EQ(l.hierarchies.size(), 2u);
+  EXPECT_EQ(l.For("memory"), l.For("pids"));
+  EXPECT_EQ(l.For("memory")->controllers, (std::vector<std::string>{"memory", "pids"}));
+}
+
 TEST(CgroupDetectTest, V2Unified) {
   TempDir t;
   MakeV2Tree(t.path());
