@@ -120,15 +120,21 @@ uid_t DefaultOutsideUid() { return geteuid() == 0 ? 65534 : geteuid(); }
 gid_t DefaultOutsideGid() { return geteuid() == 0 ? 65534 : getegid(); }
 
 void ChownForChild(const std::string& path, uid_t outside_uid, gid_t outside_gid) {
+  // Not root: the directory is ours already, and ours is the only uid we may map
+  // (a request for another is refused, clearly, when uid_map is written).
+  if (geteuid() != 0) return;
   narrate::Syscall("chown", "\"" + path + "\", " + std::to_string(outside_uid) + ", " +
                                 std::to_string(outside_gid));
   Check(chown(path.c_str(), outside_uid, outside_gid), "chown", path);
 }
 
-HeldFile HoldForChild(const std::string& path) {
+HeldFile HoldForChild(const std::string& path, const std::string& link_dir) {
   HeldFile held;
   held.fd = Open(path, O_RDONLY);
-  held.path = "/proc/self/fd/" + std::to_string(held.fd.Get());
+  const std::string target = "/proc/self/fd/" + std::to_string(held.fd.Get());
+  held.path = link_dir + "/" + path.substr(path.rfind('/') + 1);
+  // "self" is resolved by whoever opens the link: the child, which inherited fd N.
+  Check(symlink(target.c_str(), held.path.c_str()), "symlink", held.path);
   return held;
 }
 

@@ -1,0 +1,223 @@
+// Lab 08 — CLONE_NEWNET: a network stack of the sandbox's own, joined to the host by a veth.
+//
+// DRAFT on top of the lab 07 draft; re-based once 06 and 07 are.
+//
+// Lab 07 plus one flag and a cable. A new network namespace has only `lo`, down.
+// While the child waits on the sync pipe, the parent creates a veth pair whose
+// other end is born in the child's namespace, and gives its own end the .1 of a
+// /30 taken from --subnet (the pid picks which /30, so parallel runs differ). The
+// child brings lo and its end up, takes the .2 and a default route via .1, and can
+// ping the host end. Nothing is routed further: no forwarding, no NAT. Every step is
+// an rtnetlink message sent through libnl-route-3.
+//
+//   bazel run //labs:08_net
+//   bazel run //labs:08_net -- ip addr                 # lo and nsl<pid>c
+//   bazel run //labs:08_net -- --net none -- ip link   # lo only
+//
+// Read: network_namespaces(7), veth(4), rtnetlink(7), ip-link(8), icmp(7).
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "common/error.h"
+#include "common/fd.h"
+#include "common/ipc.h"
+#include "common/lab.h"
+#include "common/narrate.h"
+#include "common/net.h"
+#include "common/ns.h"
+#include "common/process.h"
+#include "common/rootfs.h"
+#include "common/uts.h"
+
+using namespace nslab;
+
+namespace {
+
+// The IPC part of the demo, run by the child in its new IPC namespace: the host's
+// objects are not in its tables; it makes its own (left for the kernel to free when
+// the namespace dies) and a POSIX queue in a fresh mqueue mount; then it lets the
+// host's observer look (`made`) and waits until it has (`looked` reaches EOF).
+void ShowIpcInChild(key_t host_key, key_t sandbox_key, int made, int looked) {
+  auto before = ipc::ListSysV();
+  narrate::Step("/proc/sysvipc here lists " + std::to_string(before.size()) +
+                " objects: nothing with the host's key " + ipc::KeyToString(host_key) +
+                (ipc::Contains(before, ipc::SysVKind::kMsg, host_key) ? " (BUT IT IS HERE?!)" : ""));
+  // Released, not removed: the namespace frees them when its last process exits.
+  ipc::CreateSysVQueue(sandbox_key).Release();
+  ipc::CreateSysVShm(sandbox_key).Release();
+  ipc::CreateSysVSem(sandbox_key).Release();
+  narrate::Step("made a message queue, a shared memory segment and a semaphore set "
+                "with key " + ipc::KeyToString(sandbox_key) + "; /proc/sysvipc here:");
+  narrate::Table({"kind", "key", "id", "perms", "uid"}, ipc::Rows(ipc::ListSysV()));
+  // A fresh mqueue mount shows *this* IPC namespace's POSIX queues.
+  ipc::MountMqueueInChild("/dev/mqueue");
+  ipc::CreatePosixQueue("/nslab").Release();
+  std::string names;
+  for (const auto& n : ipc::ListPosixQueues("/dev/mqueue")) names += " " + n;
+  narrate::Step("mq_open(\"/nslab\") in a fresh mqueue mount: /dev/mqueue holds:" + names);
+  WriteAll(made, "m");
+  close(made);
+  ReadAll(looked);  // EOF: the host has looked
+  narrate::Step("exiting without removing anything: the IPC namespace dies with its "
+                "last process and takes every object in it along");
+}
+
+// The host's look while the sandbox still holds its objects. The lab itself waits
+// in Go() until the child is done, so a forked helper looks for it — what `ipcs`
+// typed in another terminal would show (ipcs reads the same /proc/sysvipc files).
+pid_t StartHostObserver(Pipe& made, Pipe& looked, key_t host_key, key_t sandbox_key) {
+  std::fflush(stdout);
+  pid_t pid = Check(fork(), "fork", "observer");
+  if (pid == 0) process::RunInChild([&] {
+    narrate::SetRole(narrate::Role::kHost);  // it speaks for the host
+    made.write.Reset();
+    looked.read.Reset();
+    if (ReadAll(made.read.Get(), 1).empty()) return 0;  // the child failed first
+    std::vector<ipc::SysVObject> ours;
+    for (const auto& o : ipc::ListSysV())
+      if (o.key == host_key || o.key == sandbox_key) ours.push_back(o);
+    narrate::Step("meanwhile on the host, /proc/sysvipc (what ipcs reads) has, of our keys:");
+    narrate::Table({"kind", "key", "id", "perms", "uid"}, ipc::Rows(ours));
+    bool leak = false;
+    for (const auto& o : ours) leak = leak || o.key == sandbox_key;
+    narrate::Step(leak ? "the sandbox's objects are visible here?!"
+                       : "the sandbox's " + ipc::KeyToString(sandbox_key) +
+                             " objects are not among them");
+    return 0;  // exiting closes `looked`: the child goes on
+  });
+  return pid;
+}
+
+// The links of the caller's network namespace, as a table.
+void ShowLinksInChild(const std::string& when) {
+  std::vector<narrate::Row> rows;
+  for (const net::LinkInfo& l : net::ListLinks()) {
+    std::string addrs;
+    for (const auto& a : l.addresses) addrs += (addrs.empty() ? "" : " ") + a;
+    rows.push_back({{l.name, l.Up() ? "UP" : "DOWN", l.FlagsText(), addrs}});
+  }
+  narrate::Step("links in my network namespace " + when + ":");
+  narrate::Table({"link", "state", "flags", "ipv4"}, rows);
+}
+
+// ping(8) from inside, to the host end. busybox ping opens a raw ICMP socket, which
+// needs CAP_NET_RAW — root inside has it over its own network namespace.
+int PingFromChild(const std::string& addr) {
+  std::fflush(stdout);
+  pid_t pid = Check(fork(), "fork", "ping");
+  if (pid == 0) process::RunInChild([&] { return process::Exec({"ping", "-c1", "-W5", addr}); });
+  return process::WaitPid(pid).ShellCode();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lab::Options opt;
+  std::string hostname = "nslab";
+  std::string rootfs_dir;
+  std::string network = "veth";
+  std::string subnet = "10.77.0.0/16";
+  CLI::App app{"08_net: a sandbox with a network namespace of its own, joined by a veth"};
+  lab::AddCommonFlags(app, opt);
+  app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
+      ->capture_default_str();
+  app.add_option("--rootfs", rootfs_dir,
+                 "Run in this unpacked root filesystem instead of the busybox image");
+  app.add_option("--net", network, "veth: a veth pair to the host; none: only lo")
+      ->check(CLI::IsMember({"veth", "none"}))
+      ->capture_default_str();
+  app.add_option("--subnet", subnet,
+                 "IPv4 subnet the run's /30 is taken from (host .1, sandbox .2)")
+      ->capture_default_str();
+  return lab::Main("08_net", app, argc, argv, opt, [&] {
+    lab::RequireRoot("creating namespaces");
+    uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
+    rootfs::Source src = rootfs::ChooseSource(rootfs_dir, opt.command);
+    // Names and addresses are this run's: parallel runs never collide.
+    const std::string host_if = net::HostIfName(getpid()), child_if = net::ChildIfName(getpid());
+    const net::PointToPoint p2p = net::PointToPointFor(net::Subnet::Parse(subnet), getpid());
+    narrate::Title("08_net: a network stack of its own");
+    const int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET;
+    rootfs::RunDir run = rootfs::PrepareRun("08_net");
+
+    // 0. The host makes System V objects of its own, for the sandbox not to see.
+    const key_t host_key = ipc::DemoKey(getpid());
+    const key_t sandbox_key = host_key + 0x10000;  // 0x4e54....: the sandbox's
+    std::vector<ipc::ScopedSysV> host_objects;
+    Pipe made = MakePipe(), looked = MakePipe();
+    if (opt.Demo()) {
+      host_objects.push_back(ipc::CreateSysVQueue(host_key));
+      host_objects.push_back(ipc::CreateSysVShm(host_key));
+      host_objects.push_back(ipc::CreateSysVSem(host_key));
+      narrate::Step("the host made a message queue, a shm segment and a semaphore set "
+                    "with key " + ipc::KeyToString(host_key));
+    }
+
+    // 1. clone(2) with CLONE_NEWNET: the child's network namespace has only lo, down.
+    process::Child child = process::Clone({flags}, [&] {
+      made.read.Reset();
+      looked.write.Reset();
+      uts::SetHostnameInChild(hostname);
+      if (opt.Demo()) ShowLinksInChild("at first");
+      if (network == "veth")
+        net::ConfigureInChild(child_if, p2p.child_cidr, p2p.host_addr);
+      else
+        net::SetUpLoopbackInChild();
+      rootfs::EnterInChild(run.rootfs(), src);
+      if (opt.Demo()) {
+        ShowLinksInChild("once configured");
+        if (network == "veth") {
+          narrate::Step("ping -c1 " + p2p.host_addr + " (the host end):");
+          narrate::Step(PingFromChild(p2p.host_addr) == 0 ? "the host end answered"
+                                                          : "no answer from the host end");
+        }
+        ShowIpcInChild(host_key, sandbox_key, made.write.Release(), looked.read.Get());
+        return 0;
+      }
+      return process::Exec(opt.command);
+    });
+    narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
+                  ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
+    made.write.Reset();
+    looked.read.Reset();
+    pid_t observer = opt.Demo() ? StartHostObserver(made, looked, host_key, sandbox_key) : -1;
+    made.read.Reset();
+    looked.write.Reset();
+
+    // 2. The parent prepares while the child waits: a veth pair whose other end is
+    //    created in the child's network namespace; our end gets the .1 and goes up.
+    net::ScopedLink veth;  // deleted when the lab ends, however it ends but SIGKILL
+    if (network == "veth") {
+      veth = net::CreateVethFromParent(child.pid(), host_if, child_if);
+      net::AddAddress(host_if, p2p.host_cidr);
+      net::SetUp(host_if);
+      narrate::Step("veth " + host_if + " (" + p2p.host_cidr + ", here) <-> " + child_if +
+                    " (" + p2p.child_cidr + ", in the child's namespace)");
+    }
+    narrate::Table(ns::TableHeader({"host", "child"}),
+                   ns::TableRows({ns::Read(getpid()), ns::Read(child.pid())}));
+    narrate::Step("the marked rows are the child's own namespaces; now writing the go byte");
+
+    // 3. Let the child go; its setup error, if any, is thrown here.
+    child.Go();
+    process::ExitStatus st = child.Wait();
+    if (observer > 0) process::WaitPid(observer);
+    narrate::Step("child " + st.Describe());
+    if (opt.Demo())
+      narrate::Step(std::string("the host's tables hold ") +
+                    (ipc::Contains(ipc::ListSysV(), ipc::SysVKind::kMsg, sandbox_key)
+                         ? "the sandbox's queue?!"
+                         : "no " + ipc::KeyToString(sandbox_key) +
+                               " object: they died with the sandbox's IPC namespace") +
+                    "; ours are removed as the lab exits");
+    if (veth.Valid()) {
+      veth.Delete();
+      narrate::Step("deleted " + host_if + "; its peer went with it");
+    }
+    return st.ShellCode();
+  });
+}
