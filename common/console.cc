@@ -2,11 +2,15 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <string>
 #include <utility>
 
 #include "common/error.h"
@@ -60,6 +64,59 @@ void RawMode::Restore() {
   fd_ = -1;
 }
 
+void SendFd(int sock, int fd) {
+  char byte = 'f';
+  struct iovec iov = {&byte, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  narrate::Syscall("sendmsg", "SCM_RIGHTS fd " + std::to_string(fd));
+  ssize_t n;
+  do {
+    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  Check(n, "sendmsg", "SCM_RIGHTS");
+}
+
+UniqueFd ReceiveFd(int sock) {
+  char byte;
+  struct iovec iov = {&byte, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return UniqueFd();
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) return UniqueFd();
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+  return UniqueFd(fd);
+}
+
+Pipe MakeFdSocket() {
+  int sv[2];
+  Check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "socketpair",
+        "AF_UNIX");
+  Pipe p;
+  p.read.Reset(sv[0]);
+  p.write.Reset(sv[1]);
+  return p;
+}
+
 bool CopyWindowSize(int from, int to) {
   struct winsize ws;
   if (ioctl(from, TIOCGWINSZ, &ws) < 0) return false;
@@ -95,10 +152,34 @@ bool WriteFully(int fd, const char* data, size_t size) {
   return true;
 }
 
+namespace {
+volatile sig_atomic_t g_winch = 0;
+void OnWinch(int) { g_winch = 1; }
+}  // namespace
+
 void Relay(int in_fd, int to_fd, int from_fd, int out_fd, int log_fd, bool close_to_on_eof) {
   char buf[8192];
   bool in_open = in_fd >= 0;
+  // A resized window interrupts poll (no SA_RESTART); the new size goes to the pty.
+  const bool winch = in_fd >= 0 && isatty(in_fd) && isatty(to_fd);
+  struct sigaction sa = {}, old = {};
+  if (winch) {
+    sa.sa_handler = OnWinch;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGWINCH, &sa, &old);
+  }
+  struct Restore {
+    bool on;
+    struct sigaction* old;
+    ~Restore() {
+      if (on) sigaction(SIGWINCH, old, nullptr);
+    }
+  } restore{winch, &old};
   for (;;) {
+    if (g_winch) {
+      g_winch = 0;
+      CopyWindowSize(in_fd, to_fd);
+    }
     struct pollfd fds[2] = {{from_fd, POLLIN, 0}, {in_open ? in_fd : -1, POLLIN, 0}};
     int n = poll(fds, 2, -1);
     if (n < 0) {

@@ -56,6 +56,17 @@ class RawMode {
   struct termios saved_ {};
 };
 
+// The OCI "console socket" pattern: the pty is opened by the container's own
+// process, in the container's devpts instance (so `tty` inside prints /dev/pts/0,
+// and the host's devpts is never visible), and its master is passed to the monitor
+// over a unix socket as SCM_RIGHTS ancillary data (unix(7), cmsg(3)).
+void SendFd(int sock, int fd);
+// Blocks for one fd sent with SendFd; an invalid UniqueFd when the peer closed the
+// socket without sending one (it failed before).
+UniqueFd ReceiveFd(int sock);
+// socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC): [0] for the receiver, [1] the sender.
+Pipe MakeFdSocket();
+
 // TIOCGWINSZ on from (a terminal), TIOCSWINSZ on to (a pty master). Returns false
 // when from is not a terminal.
 bool CopyWindowSize(int from, int to);

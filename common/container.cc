@@ -92,7 +92,8 @@ void Place(int lifted, int target) {
 
 // The container's side and the shim's side of its stdio.
 struct Stdio {
-  console::Pty pty;              // tty
+  Pipe console;                  // tty: the init sends its pty master through it
+  UniqueFd master;               // tty: received from the init
   Pipe out, err, in;             // no tty
   UniqueFd null;                 // /dev/null for stdin without -i
 };
@@ -100,7 +101,7 @@ struct Stdio {
 Stdio MakeStdio(bool tty, bool interactive) {
   Stdio io;
   if (tty) {
-    io.pty = console::OpenPty();
+    io.console = console::MakeFdSocket();
     return io;
   }
   io.out = MakePipe();
@@ -115,7 +116,11 @@ Stdio MakeStdio(bool tty, bool interactive) {
 
 void AttachStdioInChild(Stdio& io, bool tty) {
   if (tty) {
-    console::AttachInChild(io.pty.slave.Get());
+    // The pty comes from the container's own devpts (mounted by SetupDevInChild):
+    // inside, sh's terminal is /dev/pts/0; the master goes to the shim.
+    console::Pty pty = console::OpenPty();
+    console::SendFd(io.console.write.Get(), pty.master.Get());
+    console::AttachInChild(pty.slave.Release());
     return;
   }
   // Its own session (as runc gives an init): no terminal, no signals from ours.
@@ -249,6 +254,13 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     // Go: the child sets itself up and execs; its error, if any, is thrown here.
     child.Go();
 
+    if (r.tty) {
+      io.console.write.Reset();
+      io.master = console::ReceiveFd(io.console.read.Get());
+      if (!io.master.Valid())
+        throw ExitCodeError(process::kSetupFailed, "the container sent no pty master");
+    }
+
     // From here the container runs: nothing is torn down by our destructors.
     child.Release();
     res.cgroup.Release();
@@ -257,7 +269,7 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
 
     // The shim's fds (see shim.h), then execve: same pid, the init stays our child.
     int ready = Lift(ready_fd);
-    int out = Lift(r.tty ? io.pty.master.Get() : io.out.read.Get());
+    int out = Lift(r.tty ? io.master.Get() : io.out.read.Get());
     int err = r.tty ? -1 : Lift(io.err.read.Get());
     int in = (!r.tty && r.interactive) ? Lift(io.in.write.Get()) : -1;
     io = Stdio();  // our copies of the container's ends close now
@@ -595,8 +607,8 @@ int Exec(const std::string& id, const std::vector<std::string>& command,
   if (!state::Alive(init, r.pid_start))  // the pid was reused between Load and Open
     throw ExitCodeError(process::kSetupFailed, "container " + id + " is not running");
 
-  console::Pty pty;
-  if (opts.tty) pty = console::OpenPty();
+  Pipe console_sock;  // exec -t: the pty is opened inside, its master sent back
+  if (opts.tty) console_sock = console::MakeFdSocket();
   UniqueFd null;
   if (!opts.interactive) null = Open("/dev/null", O_RDONLY);
   const security::Profile profile = ProfileOf(r);
@@ -633,7 +645,10 @@ int Exec(const std::string& id, const std::vector<std::string>& command,
         process::RunInChild([&]() -> int {
           Check(prctl(PR_SET_PDEATHSIG, SIGKILL), "prctl", "PR_SET_PDEATHSIG");
           if (opts.tty) {
-            console::AttachInChild(pty.slave.Get());
+            console::Pty pty = console::OpenPty();  // the container's /dev/ptmx
+            console::SendFd(console_sock.write.Get(), pty.master.Get());
+            pty.master.Reset();
+            console::AttachInChild(pty.slave.Release());
           } else if (!opts.interactive) {
             Check(dup2(null.Get(), 0), "dup2", "stdin");
           }
@@ -647,18 +662,21 @@ int Exec(const std::string& id, const std::vector<std::string>& command,
         });
       }
       for (auto& t : targets) t.fd.Reset();
-      pty = console::Pty();
+      console_sock = Pipe();
       return process::WaitPid(c2).ShellCode();
     });
   }
   for (auto& t : targets) t.fd.Reset();
-  pty.slave.Reset();
+  console_sock.write.Reset();
   if (opts.tty) {
-    console::RawMode raw;
-    if (isatty(STDIN_FILENO)) raw = console::RawMode(STDIN_FILENO);
-    console::CopyWindowSize(STDIN_FILENO, pty.master.Get());
-    console::Relay(opts.interactive ? STDIN_FILENO : -1, pty.master.Get(), pty.master.Get(),
-                   STDOUT_FILENO);
+    UniqueFd master = console::ReceiveFd(console_sock.read.Get());
+    if (master.Valid()) {
+      console::RawMode raw;
+      if (isatty(STDIN_FILENO)) raw = console::RawMode(STDIN_FILENO);
+      console::CopyWindowSize(STDIN_FILENO, master.Get());
+      console::Relay(opts.interactive ? STDIN_FILENO : -1, master.Get(), master.Get(),
+                     STDOUT_FILENO);
+    }
   }
   return process::WaitPid(c1).ShellCode();
 }
