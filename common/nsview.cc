@@ -254,6 +254,7 @@ std::string RenderSvg(const View& view, const std::string& title) {
     }
   }
   int height = ly + 20;
+  width = std::max(width, kLeft * 2 + static_cast<int>(title.size()) * 10);
 
   std::string svg;
   std::snprintf(buf, sizeof buf,
