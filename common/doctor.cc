@@ -135,14 +135,17 @@ std::string Join(const std::vector<std::string>& v, const std::string& sep) {
   return out;
 }
 
-// Which labs need each namespace kind: the lab that introduces it, and after.
-int IntroducedBy(const std::string& kind) {
+// Which labs need each namespace kind: the lab that introduces it, and the later
+// ones, which keep it — except the user namespace, which 11_container uses only
+// with --user.
+std::vector<int> LabsNeeding(const std::string& kind) {
   static const std::map<std::string, int> by = {
       {"uts", 4}, {"pid", 5}, {"mnt", 6}, {"ipc", 7},
       {"net", 8}, {"user", 9}, {"cgroup", 10},
   };
+  if (kind == "user") return {9, 10};
   auto it = by.find(kind);
-  return it == by.end() ? 0 : it->second;
+  return it == by.end() ? std::vector<int>{} : From(it->second);
 }
 
 // The kernel config option that builds each kind in.
@@ -231,8 +234,7 @@ std::vector<Finding> CheckNamespaces(const Host& host) {
     if (kind.clone_flag == 0) continue;  // *_for_children are views, not kinds
     const std::string name = kind.name;
     const std::string check = "namespace " + name;
-    const int lab = IntroducedBy(name);
-    const std::vector<int> labs = lab ? From(lab) : std::vector<int>{};
+    const std::vector<int> labs = LabsNeeding(name);
     const std::string link = host.proc + "/self/ns/" + name;
     if (!Exists(link)) {
       std::string why = "no " + link + ": the kernel was built without it";
@@ -496,7 +498,7 @@ std::vector<Finding> CheckLibraries(const Host& host) {
   // The labs link these dynamically: a missing one stops the binary before main
   // with "error while loading shared libraries".
   const Lib libs[] = {
-      {"libnl-route-3", "libnl-route-3.so.200", "libnl-route-3-200", {8, 11}},
+      {"libnl-route-3", "libnl-route-3.so.200", "libnl-route-3-200", {8, 9, 10, 11}},
       {"libcap", "libcap.so.2", "libcap2", {11}},
       {"libseccomp", "libseccomp.so.2", "libseccomp2", {11}},
       {"libarchive", "libarchive.so.13", "libarchive13", {6, 7, 8, 9, 10, 11}},
