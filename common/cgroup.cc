@@ -819,13 +819,18 @@ std::vector<std::string> RemoveStale(const Layout& layout, std::string_view pref
         continue;
       // Alive (or not ours to signal, EPERM): leave it alone.
       if (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+      // Its lab is gone. Anything still inside is a sandbox that outlived it (one
+      // whose PR_SET_PDEATHSIG was lost, say): stop it as its lab would have, then
+      // remove the cgroup — the same steps as ~ScopedCgroup.
       const std::string path = Join(own, name);
-      if (!ReadPids(Join(path, "cgroup.procs")).empty()) continue;
+      ScopedCgroup stale;
+      stale.name_ = name;
+      stale.nodes_.push_back({h.version, path, {}});
       try {
-        RemoveDir(path);
+        stale.Destroy();
         removed.push_back(path);
       } catch (const SysError&) {
-        // Busy or not ours: leave it for a human to look at.
+        // Cannot be removed (permissions?): leave it for a human to look at.
       }
     }
   }

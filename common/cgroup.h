@@ -190,6 +190,7 @@ class ScopedCgroup {
 
  private:
   friend ScopedCgroup Create(const Layout&, const std::string&, const Limits&);
+  friend std::vector<std::string> RemoveStale(const Layout&, std::string_view);
   std::string name_;
   std::vector<Node> nodes_;
   // cgroup v2 only, when Create had to make room in our own cgroup: the controllers
@@ -213,11 +214,12 @@ ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits&
 // "nslab-10-4242": a cgroup name unique to this run.
 std::string RunCgroupName(std::string_view lab);
 
-// A lab killed with SIGKILL cannot clean up: its sandbox dies with it (the child's
-// PR_SET_PDEATHSIG), but the empty cgroup stays. Removes, beneath our own cgroup in
-// each hierarchy, the empty cgroups named `prefix<pid>` (and `prefix<pid>-lab`)
-// whose pid no longer exists; returns the directories removed. Never touches a
-// cgroup that still holds a process or whose lab is alive.
+// A lab killed with SIGKILL cannot clean up: its sandbox normally dies with it (the
+// child's PR_SET_PDEATHSIG), but the cgroup stays. Beneath our own cgroup in each
+// hierarchy, finds the cgroups named `prefix<pid>` (and `prefix<pid>-lab`) whose pid
+// no longer exists, kills what is still inside (a sandbox that outlived its lab) and
+// removes them; returns the directories removed. Never touches a cgroup whose lab
+// is alive.
 std::vector<std::string> RemoveStale(const Layout& layout, std::string_view prefix);
 
 // Runs in the child, after the parent moved it into its cgroup (AddProcess) and

@@ -1,23 +1,29 @@
-// Lab 10 — cgroups: limits on memory, processes and CPU, and CLONE_NEWCGROUP.
+// Lab 10 — cgroups: memory, process and CPU limits, and CLONE_NEWCGROUP.
 //
-// DRAFT on top of lab 05 (labs 06-09 are not in yet); re-based on 09_user later.
-//
-// Namespaces change what the sandbox can see; a cgroup limits what it can use. The
-// lab creates a cgroup beneath its own (read from /proc/self/cgroup), writes the
-// limits into it, moves the child in while the child waits on the sync pipe, and
-// removes it when the child is gone. The child then unshares a cgroup namespace,
-// rooted at the cgroup it is in, so that /proc/self/cgroup inside reads "/".
+// Lab 09 plus a cgroup and one more namespace. Namespaces change what the sandbox
+// sees; a cgroup limits what it uses. Before the clone the lab finds where the
+// memory, pids and cpu controllers live (cgroup v2, or v1 hierarchies as on many
+// hosts still), creates a cgroup for the sandbox beneath its own (the path in
+// /proc/self/cgroup: never anywhere else) and writes the limits into it. While the
+// child waits on the sync pipe, the parent writes the child's pid into cgroup.procs;
+// after go, the child unshares a cgroup namespace, rooted at the cgroup it is now in,
+// so /proc/self/cgroup inside reads "/". The demo pushes against each limit: a
+// bounded fork bomb, a memory hog, a CPU spinner; the host then reads what the kernel
+// counted. The cgroup is removed when the lab ends — also after an OOM kill, a
+// SIGKILL of the sandbox or Ctrl-C.
 //
 //   bazel run //labs:10_cgroup
-//   bazel run //labs:10_cgroup -- --pids 8 -- sh -c 'for i in $(seq 20); do sleep 9 & done'
+//   bazel run //labs:10_cgroup -- cat /proc/self/cgroup       # every line ends in :/
+//   bazel run //labs:10_cgroup -- --memory 16M -- dd if=/dev/zero of=/dev/null bs=64M count=1
 //
-// Read: cgroups(7), cgroup_namespaces(7), Documentation/admin-guide/cgroup-v2.rst.
+// Read: cgroups(7), cgroup_namespaces(7), Documentation/admin-guide/cgroup-v2.rst,
+// Documentation/admin-guide/cgroup-v1/memory.rst, Documentation/scheduler/sched-bwc.rst.
 #include <sched.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -26,18 +32,109 @@
 #include "common/cgroup.h"
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/ipc.h"
 #include "common/lab.h"
 #include "common/narrate.h"
+#include "common/net.h"
 #include "common/ns.h"
 #include "common/pid.h"
 #include "common/process.h"
+#include "common/rootfs.h"
+#include "common/user.h"
 #include "common/uts.h"
 
 using namespace nslab;
 
 namespace {
 
-std::string Chomp(std::string s) {
+// The IPC part of the demo, run by the child in its new IPC namespace: the host's
+// objects are not in its tables; it makes its own (left for the kernel to free when
+// the namespace dies) and a POSIX queue in a fresh mqueue mount; then it lets the
+// host's observer look (`made`) and waits until it has (`looked` reaches EOF).
+void ShowIpcInChild(key_t host_key, key_t sandbox_key, int made, int looked) {
+  auto before = ipc::ListSysV();
+  narrate::Step("/proc/sysvipc here lists " + std::to_string(before.size()) +
+                " objects: nothing with the host's key " + ipc::KeyToString(host_key) +
+                (ipc::Contains(before, ipc::SysVKind::kMsg, host_key) ? " (BUT IT IS HERE?!)" : ""));
+  // Released, not removed: the namespace frees them when its last process exits.
+  ipc::CreateSysVQueue(sandbox_key).Release();
+  ipc::CreateSysVShm(sandbox_key).Release();
+  ipc::CreateSysVSem(sandbox_key).Release();
+  narrate::Step("made a message queue, a shared memory segment and a semaphore set "
+                "with key " + ipc::KeyToString(sandbox_key) + "; /proc/sysvipc here:");
+  narrate::Table({"kind", "key", "id", "perms", "uid"}, ipc::Rows(ipc::ListSysV()));
+  // A fresh mqueue mount shows *this* IPC namespace's POSIX queues.
+  ipc::MountMqueueInChild("/dev/mqueue");
+  ipc::CreatePosixQueue("/nslab").Release();
+  std::string names;
+  for (const auto& n : ipc::ListPosixQueues("/dev/mqueue")) names += " " + n;
+  narrate::Step("mq_open(\"/nslab\") in a fresh mqueue mount: /dev/mqueue holds:" + names);
+  WriteAll(made, "m");
+  close(made);
+  ReadAll(looked);  // EOF: the host has looked
+  narrate::Step("exiting without removing anything: the IPC namespace dies with its "
+                "last process and takes every object in it along");
+}
+
+// The host's look while the sandbox still holds its objects. The lab itself waits
+// in Go() until the child is done, so a forked helper looks for it — what `ipcs`
+// typed in another terminal would show (ipcs reads the same /proc/sysvipc files).
+pid_t StartHostObserver(Pipe& made, Pipe& looked, key_t host_key, key_t sandbox_key) {
+  std::fflush(stdout);
+  pid_t pid = Check(fork(), "fork", "observer");
+  if (pid == 0) process::RunInChild([&] {
+    narrate::SetRole(narrate::Role::kHost);  // it speaks for the host
+    made.write.Reset();
+    looked.read.Reset();
+    if (ReadAll(made.read.Get(), 1).empty()) return 0;  // the child failed first
+    std::vector<ipc::SysVObject> ours;
+    for (const auto& o : ipc::ListSysV())
+      if (o.key == host_key || o.key == sandbox_key) ours.push_back(o);
+    narrate::Step("meanwhile on the host, /proc/sysvipc (what ipcs reads) has, of our keys:");
+    narrate::Table({"kind", "key", "id", "perms", "uid"}, ipc::Rows(ours));
+    bool leak = false;
+    for (const auto& o : ours) leak = leak || o.key == sandbox_key;
+    narrate::Step(leak ? "the sandbox's objects are visible here?!"
+                       : "the sandbox's " + ipc::KeyToString(sandbox_key) +
+                             " objects are not among them");
+    return 0;  // exiting closes `looked`: the child goes on
+  });
+  return pid;
+}
+
+// Who the child is inside its user namespace, and what that means outside.
+void ShowUserInChild() {
+  std::string map = ReadFile("/proc/self/uid_map"), status = ReadFile("/proc/self/status");
+  size_t at = status.find("CapEff:\t");
+  std::string caps = at == std::string::npos ? "?" : status.substr(at + 8, 16);
+  narrate::Step("uid " + std::to_string(getuid()) + ", gid " + std::to_string(getgid()) +
+                " inside; /proc/self/uid_map (inside outside count):");
+  narrate::Block(map);
+  narrate::Step("CapEff " + caps + ": every capability, over my namespaces only");
+}
+
+// The links of the caller's network namespace, as a table.
+void ShowLinksInChild(const std::string& when) {
+  std::vector<narrate::Row> rows;
+  for (const net::LinkInfo& l : net::ListLinks()) {
+    std::string addrs;
+    for (const auto& a : l.addresses) addrs += (addrs.empty() ? "" : " ") + a;
+    rows.push_back({{l.name, l.Up() ? "UP" : "DOWN", l.FlagsText(), addrs}});
+  }
+  narrate::Step("links in my network namespace " + when + ":");
+  narrate::Table({"link", "state", "flags", "ipv4"}, rows);
+}
+
+// ping(8) from inside, to the host end. busybox ping opens a raw ICMP socket, which
+// needs CAP_NET_RAW — root inside has it over its own network namespace.
+int PingFromChild(const std::string& addr) {
+  std::fflush(stdout);
+  pid_t pid = Check(fork(), "fork", "ping");
+  if (pid == 0) process::RunInChild([&] { return process::Exec({"ping", "-c1", "-W5", addr}); });
+  return process::WaitPid(pid).ShellCode();
+}
+
+std::string TrimNewlines(std::string s) {
   while (!s.empty() && s.back() == '\n') s.pop_back();
   return s;
 }
@@ -48,12 +145,11 @@ int64_t NowMs(clockid_t clock) {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-// A fork bomb, bounded: fork `tries` children that only wait, as fast as possible,
-// and count how many forks the kernel refused; then kill and reap them all.
+// A fork bomb, bounded: `tries` forks as fast as possible, each child only waits;
+// count what the kernel refused, then kill and reap them all.
 void ForkBombInChild(int tries) {
   std::vector<pid_t> kids;
-  int refused = 0;
-  int first_errno = 0;
+  int refused = 0, first_errno = 0;
   for (int i = 0; i < tries; ++i) {
     pid_t kid = fork();
     if (kid == 0) {
@@ -77,10 +173,11 @@ void ForkBombInChild(int tries) {
   for (pid_t kid : kids) process::WaitPid(kid);
 }
 
-// A memory hog: a child touches 1M after 1M, up to `cap_mb`, telling us after each.
+// A memory hog: a child touches 1M after 1M, up to `cap_mb`, reporting each one.
 void MemoryHogInChild(int cap_mb) {
   Pipe progress = MakePipe();
-  pid_t hog = Check(fork(), "fork");
+  std::fflush(stdout);
+  pid_t hog = Check(fork(), "fork", "memory hog");
   if (hog == 0) process::RunInChild([&] {
     progress.read.Reset();
     for (int mb = 1; mb <= cap_mb; ++mb) {
@@ -99,10 +196,11 @@ void MemoryHogInChild(int cap_mb) {
                 (st.signal == SIGKILL ? ": the OOM killer" : ""));
 }
 
-// A CPU spinner: burns `cpu_ms` of CPU time and measures the wall time it took.
+// A CPU spinner: burns `cpu_ms` of CPU time and measures how much wall time it took.
 void CpuSpinInChild(int cpu_ms) {
   Pipe result = MakePipe();
-  pid_t spinner = Check(fork(), "fork");
+  std::fflush(stdout);
+  pid_t spinner = Check(fork(), "fork", "cpu spinner");
   if (spinner == 0) process::RunInChild([&] {
     const int64_t start = NowMs(CLOCK_MONOTONIC);
     while (NowMs(CLOCK_PROCESS_CPUTIME_ID) < cpu_ms) {
@@ -117,45 +215,45 @@ void CpuSpinInChild(int cpu_ms) {
                 " ms of wall time");
 }
 
-// The demo run by PID 1: first the cgroup namespace's view, then each limit pushed.
-// Every loop is bounded, so it ends (and the host stays responsive) even without limits.
-int ShowLimitsInChild(const cgroup::Limits& limits, unsigned long host_cgroup_ns) {
-  narrate::Step("cgroup namespace " + std::to_string(ns::Read(pid::PidInProcMount())["cgroup"]) +
-                " (the host's is " + std::to_string(host_cgroup_ns) +
-                "); /proc/self/cgroup reads:");
-  narrate::Block(Chomp(ReadFile("/proc/self/cgroup")));
+// The cgroup part of the demo: the namespace's view, then each limit pushed. Every
+// loop is bounded, so it ends (and the host stays responsive) even without limits.
+void ShowLimitsInChild(const cgroup::Limits& limits, unsigned long host_cgroup_ns) {
+  narrate::Step("cgroup namespace " +
+                std::to_string(ns::Read(pid::PidInProcMount())["cgroup"]) + " (the host's is " +
+                std::to_string(host_cgroup_ns) + "); /proc/self/cgroup reads:");
+  narrate::Block(TrimNewlines(ReadFile("/proc/self/cgroup")));
   ForkBombInChild(static_cast<int>(std::min<int64_t>(2 * limits.pids.value_or(32), 256)));
   MemoryHogInChild(static_cast<int>(
       std::min<int64_t>(4 * (limits.memory_bytes.value_or(int64_t{64} << 20) >> 20), 1024)));
   CpuSpinInChild(300);
-  return 0;
 }
 
-// What the kernel counted, read from the cgroup's files by the host.
+// What the kernel counted, read by the host from the cgroup's files.
 void ShowCounters(const cgroup::ScopedCgroup& cg) {
   cgroup::MemoryCounters m = cg.MemoryEvents();
   cgroup::PidsCounters p = cg.PidsEvents();
   cgroup::CpuCounters c = cg.CpuStats();
-  auto file = [&](const char* controller, const char* v2, const char* v1) {
+  auto v2 = [&](const char* controller) {
     for (const auto& n : cg.nodes())
       for (const auto& ctl : n.controllers)
-        if (ctl == controller) return std::string(n.version == 2 ? v2 : v1);
-    return std::string("-");
+        if (ctl == controller) return n.version == 2;
+    return false;
   };
-  narrate::Table({"controller", "file", "counter", "value"},
-                 {{{"pids", "pids.events", "max (forks refused)", std::to_string(p.max)},
-                   p.max > 0},
-                  {{"memory", file("memory", "memory.events", "memory.oom_control"),
-                    "oom_kill", std::to_string(m.oom_kill)},
-                   m.oom_kill > 0},
-                  {{"memory", file("memory", "memory.events", "memory.failcnt"),
-                    file("memory", "max", "failcnt (+memsw)"), std::to_string(m.max)},
-                   m.max > 0},
-                  {{"cpu", "cpu.stat", "nr_throttled", std::to_string(c.nr_throttled)},
-                   c.nr_throttled > 0},
-                  {{"cpu", "cpu.stat", file("cpu", "throttled_usec", "throttled_time/1000"),
-                    std::to_string(c.throttled_usec)},
-                   c.throttled_usec > 0}});
+  const bool mem2 = v2("memory"), cpu2 = v2("cpu");
+  narrate::Step("what the kernel counted in " + cg.name() + ":");
+  narrate::Table(
+      {"controller", "file", "counter", "value"},
+      {{{"pids", "pids.events", "max", std::to_string(p.max)}, p.max > 0},
+       {{"memory", mem2 ? "memory.events" : "memory.oom_control", "oom_kill",
+         std::to_string(m.oom_kill)},
+        m.oom_kill > 0},
+       {{"memory", mem2 ? "memory.events" : "memory.failcnt+memsw.failcnt",
+         mem2 ? "max" : "failcnt", std::to_string(m.max)},
+        m.max > 0},
+       {{"cpu", "cpu.stat", "nr_throttled", std::to_string(c.nr_throttled)}, c.nr_throttled > 0},
+       {{"cpu", "cpu.stat", cpu2 ? "throttled_usec" : "throttled_time/1000",
+         std::to_string(c.throttled_usec)},
+        c.throttled_usec > 0}});
 }
 
 }  // namespace
@@ -163,26 +261,78 @@ void ShowCounters(const cgroup::ScopedCgroup& cg) {
 int main(int argc, char** argv) {
   lab::Options opt;
   std::string hostname = "nslab";
+  std::string rootfs_dir;
+  std::string network = "veth";
+  std::string subnet = "10.77.0.0/16";
+  uid_t uid = user::DefaultOutsideUid();
+  gid_t gid = user::DefaultOutsideGid();
   cgroup::Limits limits;
-  CLI::App app{"10_cgroup: a sandbox with memory, pids and cpu limits and its own cgroup namespace"};
+  CLI::App app{"10_cgroup: a sandbox with memory, pids and cpu limits and a cgroup namespace"};
   lab::AddCommonFlags(app, opt);
   app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
       ->capture_default_str();
-  cgroup::AddLimitFlags(app, limits);
+  app.add_option("--rootfs", rootfs_dir,
+                 "Run in this unpacked root filesystem instead of the busybox image");
+  app.add_option("--net", network, "veth: a veth pair to the host; none: only lo")
+      ->check(CLI::IsMember({"veth", "none"}))
+      ->capture_default_str();
+  app.add_option("--subnet", subnet,
+                 "IPv4 subnet the run's /30 is taken from (host .1, sandbox .2)")
+      ->capture_default_str();
+  app.add_option("--uid", uid, "The host uid that is root inside (default: 65534 when run "
+                               "as root, else your own uid, the only one you may map)")
+      ->capture_default_str();
+  app.add_option("--gid", gid, "The host gid that is group 0 inside (same defaults)")
+      ->capture_default_str();
+  cgroup::AddLimitFlags(app, limits);  // --memory, --pids, --cpus: strict, once each
   return lab::Main("10_cgroup", app, argc, argv, opt, [&] {
-    lab::RequireRoot("creating namespaces and cgroups");
+    user::CheckUserNamespacesEnabled();  // no root needed: the user namespace is the key
+    user::UseOwnRunDirIfUnprivileged();   // /run/nslab is root's
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
-    // Defaults small enough that the demo reaches each limit at once, large enough
-    // for a shell and its pipelines: see docs/10_cgroup.md.
+    // Defaults small enough for the demo to reach each limit at once, large enough for
+    // a shell and its pipelines (docs/10_cgroup.md).
     if (!limits.memory_bytes) limits.memory_bytes = int64_t{64} << 20;
     if (!limits.pids) limits.pids = 32;
     if (!limits.cpus) limits.cpus = 0.5;
-    narrate::Title("10_cgroup: cgroup limits and the cgroup namespace");
-    const int flags = CLONE_NEWUTS | CLONE_NEWPID;
+    rootfs::Source src = rootfs::ChooseSource(rootfs_dir, opt.command);
+    // Names and addresses are this run's: parallel runs never collide.
+    const std::string host_if = net::HostIfName(getpid()), child_if = net::ChildIfName(getpid());
+    const net::PointToPoint p2p = net::PointToPointFor(net::Subnet::Parse(subnet), getpid());
+    if (network == "veth" && geteuid() != 0) {
+      // The host end would be created in the host's network namespace.
+      narrate::Step("not root: a veth needs CAP_NET_ADMIN on the host; --net none (lo only)");
+      network = "none";
+    }
+    narrate::Title("10_cgroup: limits, and a cgroup namespace");
+    const int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET |
+                      CLONE_NEWUSER;
+    rootfs::RunDir run = rootfs::PrepareRun("10_cgroup");
+    // Root inside is uid `uid` on the host, with no power over host-owned files: the
+    // run directory becomes its, and the image is opened now, while we can reach it.
+    user::ChownForChild(run.path(), uid, gid);
+    user::HeldFile image;
+    if (!src.image_tar.empty()) {
+      image = user::HoldForChild(src.image_tar, run.path());
+      src.image_tar = image.path;
+    }
 
-    // 1. Find where memory, pids and cpu live (v2, v1 or both) and our own cgroup
-    //    in each; create ours beneath it with the limits. Before the clone, so that
-    //    the cgroup outlives the child: it is removed after the child is reaped.
+    // 0. The host makes System V objects of its own, for the sandbox not to see.
+    const key_t host_key = ipc::DemoKey(getpid());
+    const key_t sandbox_key = host_key + 0x10000;  // 0x4e54....: the sandbox's
+    std::vector<ipc::ScopedSysV> host_objects;
+    Pipe made = MakePipe(), looked = MakePipe();
+    if (opt.Demo()) {
+      host_objects.push_back(ipc::CreateSysVQueue(host_key));
+      host_objects.push_back(ipc::CreateSysVShm(host_key));
+      host_objects.push_back(ipc::CreateSysVSem(host_key));
+      narrate::Step("the host made a message queue, a shm segment and a semaphore set "
+                    "with key " + ipc::KeyToString(host_key));
+    }
+
+    // 0b. The cgroup: where do memory, pids and cpu live (v2, v1 or both), and where
+    //     is our own cgroup in each? The sandbox's is made beneath ours, limits
+    //     written, before the clone; it is destroyed after the child is reaped —
+    //     ~ScopedCgroup kills what is left inside and removes it, however the child ended.
     cgroup::Layout layout = cgroup::Detect();
     narrate::Step(cgroup::ModeName(layout.mode) + ": " + layout.reason);
     for (const auto& dir : cgroup::RemoveStale(layout, "nslab-10-"))
@@ -192,32 +342,90 @@ int main(int argc, char** argv) {
     narrate::Step("limits: " + limits.Describe());
     const unsigned long host_cgroup_ns = ns::Read(getpid())["cgroup"];
 
-    // 2. clone(2): the child waits on the pipe; after go, it unshares its cgroup
-    //    namespace first — by then it is in the new cgroup (see step 3).
+
+    // 1. clone(2) with CLONE_NEWUSER: the user namespace is made first and owns the
+    //    others; the child has no ids until the maps are written.
     process::Child child = process::Clone({flags}, [&] {
+      // First thing after go: the parent has moved us into the cgroup, so the new
+      // cgroup namespace is rooted there and /proc/self/cgroup reads "/" (not
+      // CLONE_NEWCGROUP in `flags`: that would root it at the lab's own cgroup).
       cgroup::UnshareInChild();
+      made.read.Reset();
+      looked.write.Reset();
+      user::SetupInChild();  // the maps are there: become root of the namespace
+      if (opt.Demo()) ShowUserInChild();
       uts::SetHostnameInChild(hostname);
-      if (opt.Demo()) return ShowLimitsInChild(limits, host_cgroup_ns);
+      if (opt.Demo()) ShowLinksInChild("at first");
+      if (network == "veth")
+        net::ConfigureInChild(child_if, p2p.child_cidr, p2p.host_addr);
+      else
+        net::SetUpLoopbackInChild();
+      rootfs::EnterInChild(run.rootfs(), src);
+      if (opt.Demo()) {
+        ShowLinksInChild("once configured");
+        if (network == "veth") {
+          narrate::Step("ping -c1 " + p2p.host_addr + " (the host end):");
+          narrate::Step(PingFromChild(p2p.host_addr) == 0 ? "the host end answered"
+                                                          : "no answer from the host end");
+        }
+        ShowLimitsInChild(limits, host_cgroup_ns);
+        ShowIpcInChild(host_key, sandbox_key, made.write.Release(), looked.read.Get());
+        return 0;
+      }
       return process::Exec(opt.command);
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
+    made.write.Reset();
+    looked.read.Reset();
+    pid_t observer = opt.Demo() ? StartHostObserver(made, looked, host_key, sandbox_key) : -1;
+    made.read.Reset();
+    looked.write.Reset();
 
-    // 3. Move the child into the cgroup while it waits: everything it execs or forks
-    //    from now on is limited. Only then may it create its cgroup namespace, whose
-    //    root is the cgroup it is in at that moment (cgroup_namespaces(7)).
+    // 2a. The parent writes the child's id maps while it waits (only once each).
+    user::WriteMapsFromParent(child.pid(), uid, gid);
+    narrate::Step("wrote /proc/" + std::to_string(child.pid()) + "/uid_map \"" +
+                  user::ReadMap(child.pid(), "uid_map") + "\" and gid_map \"" +
+                  user::ReadMap(child.pid(), "gid_map") + "\"");
+
+    // 2. The parent prepares while the child waits: a veth pair whose other end is
+    //    created in the child's network namespace; our end gets the .1 and goes up.
+    net::ScopedLink veth;  // deleted when the lab ends, however it ends but SIGKILL
+    if (network == "veth") {
+      veth = net::CreateVethFromParent(child.pid(), host_if, child_if);
+      net::AddAddress(host_if, p2p.host_cidr);
+      net::SetUp(host_if);
+      narrate::Step("veth " + host_if + " (" + p2p.host_cidr + ", here) <-> " + child_if +
+                    " (" + p2p.child_cidr + ", in the child's namespace)");
+    }
+    // 2b. Move the child into its cgroup while it waits: all it execs or forks from
+    //     now on is counted and limited. Only after go does it unshare its cgroup
+    //     namespace, whose root is the cgroup it is in at that moment.
     cg.AddProcess(child.pid());
     narrate::Step("wrote " + std::to_string(child.pid()) + " to cgroup.procs; /proc/" +
-                  std::to_string(child.pid()) + "/cgroup now reads:");
-    narrate::Block(Chomp(ReadFile("/proc/" + std::to_string(child.pid()) + "/cgroup")));
+                  std::to_string(child.pid()) + "/cgroup (the host's view) reads:");
+    narrate::Block(TrimNewlines(ReadFile("/proc/" + std::to_string(child.pid()) + "/cgroup")));
+    narrate::Table(ns::TableHeader({"host", "child"}),
+                   ns::TableRows({ns::Read(getpid()), ns::Read(child.pid())}));
+    narrate::Step("the marked rows are the child's own namespaces; now writing the go byte");
 
-    // 4. Let the child go; its setup error, if any, is thrown here.
+    // 3. Let the child go; its setup error, if any, is thrown here.
     child.Go();
     process::ExitStatus st = child.Wait();
+    if (observer > 0) process::WaitPid(observer);
     narrate::Step("child " + st.Describe());
-
-    // 5. What the kernel counted. ~ScopedCgroup then kills anything left and rmdirs.
-    if (opt.Demo() || narrate::Verbose()) ShowCounters(cg);
+    if (opt.Demo() || narrate::Verbose()) ShowCounters(cg);  // then ~ScopedCgroup: rmdir
+    if (opt.Demo())
+      narrate::Step(std::string("the host's tables hold ") +
+                    (ipc::Contains(ipc::ListSysV(), ipc::SysVKind::kMsg, sandbox_key)
+                         ? "the sandbox's queue?!"
+                         : "no " + ipc::KeyToString(sandbox_key) +
+                               " object: they died with the sandbox's IPC namespace") +
+                    "; ours are removed as the lab exits");
+    if (veth.Valid()) {
+      veth.Delete();
+      narrate::Step("deleted " + host_if + "; its peer went with it");
+    }
     return st.ShellCode();
   });
 }

@@ -601,15 +601,17 @@ TEST(CgroupFakeTest, RemoveStaleTakesOnlyEmptyCgroupsOfDeadLabs) {
   EXPECT_TRUE(IsDir(pids + "/nslab-10-x" + dead));
 }
 
-TEST(CgroupFakeTest, RemoveStaleLeavesAPopulatedCgroup) {
+TEST(CgroupFakeTest, RemoveStaleStopsASandboxThatOutlivedItsLab) {
   TempDir t;
   MakeV1Tree(t.path());
   FakeCgroupfs fake(1);
   Layout l = Detect(t.path() + "/sys", t.path() + "/proc_self_cgroup");
   const std::string dir = t.path() + "/sys/pids/nslab-10-" + std::to_string(DeadPid());
   Put(dir + "/cgroup.procs", "999997\n");
-  EXPECT_TRUE(RemoveStale(l, "nslab-10-").empty());
-  EXPECT_TRUE(IsDir(dir));
+  fake.procs_files = {dir + "/cgroup.procs"};
+  EXPECT_EQ(RemoveStale(l, "nslab-10-"), std::vector<std::string>{dir});
+  EXPECT_EQ(fake.killed, std::set<pid_t>{999997});
+  EXPECT_FALSE(IsDir(dir));
 }
 
 TEST(CgroupTest, RunCgroupNameIsUniquePerProcess) {

@@ -5,8 +5,10 @@
 // a SIGKILLed sandbox, or Ctrl-C. Needs root and a writable cgroupfs: no-sandbox.
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -204,23 +206,52 @@ TEST(Lab10Test, NoCgroupLeftAfterCtrlC) {
   for (const auto& d : dirs) EXPECT_FALSE(IsDir(d)) << d;
 }
 
+// Kills the lab with SIGKILL (no chance to clean up) and reaps it without waiting
+// for its output pipes, which a surviving sandbox would hold open.
+void KillLab(testutil::Background& bg) {
+  kill(bg.pid, SIGKILL);
+  close(bg.out_fd);
+  close(bg.err_fd);
+  while (waitpid(bg.pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+bool Gone(pid_t pid) {
+  std::string status = Get("/proc/" + std::to_string(pid) + "/status");
+  return status.empty() || status.find("State:\tZ") != std::string::npos;
+}
+
+TEST(Lab10Test, TheSandboxDiesWithItsLab) {
+  SKIP_UNLESS_ROOT();
+  testutil::Background bg =
+      testutil::Start({testutil::LabPath("10_cgroup"), "--", "sleep", "30"});
+  std::vector<pid_t> inside = WaitForSandbox(bg.pid);
+  ASSERT_EQ(inside.size(), 1u);
+  const std::string procs = DirFor(bg.pid, "pids") + "/cgroup.procs";
+  KillLab(bg);
+  // PR_SET_PDEATHSIG(SIGKILL): the kernel kills the sandbox's init when the lab dies.
+  for (int i = 0; i < 1000 && !Get(procs).empty(); ++i) usleep(10000);
+  EXPECT_EQ(Get(procs), "") << "the sandbox " << inside[0] << " outlived its lab";
+  // Either way, the next run stops a survivor and removes the cgroup.
+  RunLab("10_cgroup", {"--", "true"});
+  EXPECT_TRUE(Gone(inside[0]));
+}
+
 TEST(Lab10Test, ACgroupLeftByAKilledLabIsRemovedByTheNextRun) {
   SKIP_UNLESS_ROOT();
   testutil::Background bg =
       testutil::Start({testutil::LabPath("10_cgroup"), "--", "sleep", "30"});
-  ASSERT_FALSE(WaitForSandbox(bg.pid).empty());
+  std::vector<pid_t> inside = WaitForSandbox(bg.pid);
+  ASSERT_FALSE(inside.empty());
   std::vector<std::string> dirs = CgroupDirs(bg.pid);
-  kill(bg.pid, SIGKILL);  // no chance to clean up; the sandbox dies with it
-  bg.Finish();
-  // The sandbox goes (PR_SET_PDEATHSIG), the empty cgroup stays.
-  const std::string procs = dirs[0] + "/cgroup.procs";
-  for (int i = 0; i < 1000 && !Get(procs).empty(); ++i) usleep(10000);
-  for (const auto& d : dirs) ASSERT_TRUE(IsDir(d)) << d;
+  KillLab(bg);
+  for (const auto& d : dirs) ASSERT_TRUE(IsDir(d)) << d;  // nobody removed it
   auto r = RunLab("10_cgroup", {"-v", "--", "true"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("left behind by a 10_cgroup that was SIGKILLed"), std::string::npos)
       << r.err;
   for (const auto& d : dirs) EXPECT_FALSE(IsDir(d)) << d;
+  EXPECT_TRUE(Gone(inside[0]));
 }
 
 TEST(Lab10Test, BadLimitsAreRefusedBeforeAnythingExists) {
