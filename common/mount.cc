@@ -177,10 +177,10 @@ void MakePrivateInChild() {
   Mount("", "/", "", MS_REC | MS_PRIVATE);
 }
 
-void PivotRootInChild(const std::string& new_root) {
+void PivotRootInChild(const std::string& new_root, bool make_mount_point) {
   // pivot_root(2) needs new_root to be a mount point; a bind mount of a directory
   // onto itself makes any directory one.
-  if (!IsMountPoint(new_root)) Mount(new_root, new_root, "", MS_BIND | MS_REC);
+  if (make_mount_point && !IsMountPoint(new_root)) Mount(new_root, new_root, "", MS_BIND | MS_REC);
   narrate::Syscall("chdir", Quote(new_root));
   Check(chdir(new_root.c_str()), "chdir", new_root);
   // pivot_root(".", "."): the new root becomes / and the old root is stacked on top

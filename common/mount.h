@@ -91,8 +91,9 @@ void MakePrivateInChild();
 //    one (no put_old directory needed, as runc does);
 //  - umount2(".", MNT_DETACH) drops the old root, chdir("/").
 // Never chroot. The caller's mount namespace must be private (MakePrivateInChild),
-// or pivot_root fails with EINVAL.
-void PivotRootInChild(const std::string& new_root);
+// or pivot_root fails with EINVAL. make_mount_point = false skips the bind mount
+// (lab 06's --pitfall not-a-mount-point shows the EINVAL that follows).
+void PivotRootInChild(const std::string& new_root, bool make_mount_point = true);
 
 // Mounts a fresh procfs at target (nosuid,nodev,noexec) and checks with statfs(2)
 // that it is procfs. Refuses a target that is a symlink (a hostile rootfs could

@@ -81,7 +81,8 @@ RunDir PrepareRun(std::string_view lab) {
 }
 
 std::string Source::Describe() const {
-  return rootfs_dir.empty() ? "image " + image_tar : "directory " + rootfs_dir;
+  return rootfs_dir.empty() ? "image " + image_tar.substr(image_tar.rfind('/') + 1)
+                            : "directory " + rootfs_dir;
 }
 
 bool ContainsCommand(const std::string& root, const std::string& command) {
