@@ -42,7 +42,10 @@ constexpr const char* kSubnet = "10.88.0.0/16";
 constexpr const char* kGateway = "10.88.0.1";
 constexpr const char* kPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-std::string NetStateDir() { return state::Base() + "/net"; }
+// Address allocations belong to the bridge, which is one per host: they live in
+// /run/nslab/net whatever NSLAB_STATE_DIR says (tests with private state dirs would
+// otherwise hand out the same address twice on the shared bridge).
+std::string NetStateDir() { return "/run/nslab/net"; }
 std::string RootDir(const std::string& id) { return state::Dir(id) + "/rootfs"; }
 
 security::Profile ProfileOf(const state::Record& r) {

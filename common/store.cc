@@ -22,8 +22,15 @@
 namespace nslab::store {
 namespace {
 
+// mkdir -p: the parents of a base given in the environment may not exist yet.
 void MakeDir(const std::string& path, mode_t mode) {
-  if (mkdir(path.c_str(), mode) < 0 && errno != EEXIST) Check(-1, "mkdir", path);
+  for (size_t pos = 1;; ++pos) {
+    pos = path.find('/', pos);
+    std::string part = path.substr(0, pos);
+    if (mkdir(part.c_str(), pos == std::string::npos ? mode : 0755) < 0 && errno != EEXIST)
+      Check(-1, "mkdir", part);
+    if (pos == std::string::npos) break;
+  }
 }
 
 int RemoveOne(const char* path, const struct stat*, int type, struct FTW*) {
