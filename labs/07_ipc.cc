@@ -1,8 +1,5 @@
 // Lab 07 — CLONE_NEWIPC: System V objects and POSIX message queues of the sandbox's own.
 //
-// DRAFT on top of lab 05 + the rootfs of lab 06 (06 is not in yet); re-based on
-// labs/06_mount.cc once it is.
-//
 // Lab 06 plus one flag. System V message queues, shared memory segments and
 // semaphore sets are found by a numeric key in a table that belongs to an IPC
 // namespace; POSIX message queues live in an mqueue filesystem that belongs to one
@@ -10,22 +7,29 @@
 // sandbox's, and when the namespace's last process exits the kernel frees them all.
 //
 //   bazel run //labs:07_ipc
-//   bazel run //labs:07_ipc -- cat /proc/sysvipc/msg      # empty, whatever the host has
+//   bazel run //labs:07_ipc -- cat /proc/sysvipc/msg    # empty, whatever the host has
 //
 // Read: ipc_namespaces(7), sysvipc(7), mq_overview(7), ipcs(1), ipcmk(1).
+#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/ipc.h"
 #include "common/lab.h"
+#include "common/mount.h"
 #include "common/narrate.h"
 #include "common/ns.h"
+#include "common/pid.h"
 #include "common/process.h"
 #include "common/rootfs.h"
 #include "common/uts.h"
@@ -33,6 +37,62 @@
 using namespace nslab;
 
 namespace {
+
+const std::vector<std::string> kPitfalls = {"shared", "not-a-mount-point",
+                                            "proc-without-pidns"};
+
+std::vector<std::string> List(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = CheckPtr(opendir(dir.c_str()), "opendir", dir);
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") out.push_back(name);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The demo, run by PID 1 after pivot_root: what the sandbox now sees.
+int ShowRootInChild() {
+  std::string line;
+  for (const auto& name : List("/")) line += name + "  ";
+  narrate::Step("ls / (the busybox image, not the host):");
+  narrate::Block(line);
+  std::string procs;
+  for (const auto& name : List("/proc")) {
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    procs += name + "  " + ReadFile("/proc/" + name + "/comm");
+  }
+  narrate::Step("processes in my /proc (what ps shows):");
+  narrate::Block(procs);
+  std::vector<narrate::Row> rows;
+  for (const auto& m : mount::ReadMountInfo())
+    rows.push_back({{m.mount_point, m.fstype, m.optional.empty() ? "private" : m.optional,
+                     m.options}});
+  narrate::Step("my mount table (/proc/self/mountinfo):");
+  narrate::Table({"mount point", "type", "propagation", "options"}, rows);
+  return 0;
+}
+
+// --pitfall NAME: make one classic mistake on purpose and let the kernel's error
+// (or wrong result) show. Returns only for proc-without-pidns.
+void ShowPitfallInChild(const std::string& name, const rootfs::RunDir& run,
+                        const rootfs::Source& source) {
+  mount::MakePrivateInChild();
+  if (name == "shared") {
+    narrate::Step("pitfall: making / shared again (a new peer group, in our namespace only)");
+    mount::Mount("", "/", "", MS_REC | MS_SHARED);
+    rootfs::PopulateInChild(run.rootfs(), source);
+    mount::PivotRootInChild(run.rootfs());  // EINVAL: the mounts are shared
+  } else if (name == "not-a-mount-point") {
+    narrate::Step("pitfall: pivot_root into /usr of the unpacked image, a plain directory");
+    rootfs::PopulateInChild(run.rootfs(), source);
+    mount::PivotRootInChild(run.rootfs() + "/usr", /*make_mount_point=*/false);  // EINVAL
+  } else {
+    narrate::Step("pitfall: no CLONE_NEWPID, so the new /proc shows the host's PID namespace");
+  }
+}
 
 // The IPC part of the demo, run by the child in its new IPC namespace: the host's
 // objects are not in its tables; it makes its own (left for the kernel to free when
@@ -94,26 +154,34 @@ pid_t StartHostObserver(Pipe& made, Pipe& looked, key_t host_key, key_t sandbox_
 int main(int argc, char** argv) {
   lab::Options opt;
   std::string hostname = "nslab";
-  std::string rootfs_dir;
+  std::string rootfs_dir, pitfall;
   CLI::App app{"07_ipc: a sandbox with IPC objects of its own (System V and POSIX queues)"};
   lab::AddCommonFlags(app, opt);
   app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
       ->capture_default_str();
   app.add_option("--rootfs", rootfs_dir,
-                 "Run in this unpacked root filesystem instead of the busybox image");
+                 "Run this unpacked root filesystem instead of the built-in busybox image");
+  app.add_option("--pitfall", pitfall,
+                 "Make a classic mistake on purpose, to see the kernel's answer: shared "
+                 "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
+                 "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
+                 "without CLONE_NEWPID lists the host's processes)")
+      ->check(CLI::IsMember(kPitfalls));
   return lab::Main("07_ipc", app, argc, argv, opt, [&] {
     lab::RequireRoot("creating namespaces");
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
-    rootfs::Source src = rootfs::ChooseSource(rootfs_dir, opt.command);
+    rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     narrate::Title("07_ipc: IPC objects of its own");
-    const int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
-    rootfs::RunDir run = rootfs::PrepareRun("07_ipc");
+    int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
+    if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
+    const std::string mounts_before = ReadFile("/proc/self/mountinfo");
+    rootfs::RunDir run = rootfs::PrepareRun("07_ipc");  // removed on every way out
 
-    // 0. The host makes System V objects of its own, for the sandbox not to see.
+    // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
     const key_t host_key = ipc::DemoKey(getpid());
     const key_t sandbox_key = host_key + 0x10000;  // 0x4e54....: the sandbox's
-    std::vector<ipc::ScopedSysV> host_objects;
-    Pipe made = MakePipe(), looked = MakePipe();
+    std::vector<ipc::ScopedSysV> host_objects;     // removed when the lab ends
+    Pipe made = MakePipe(), looked = MakePipe();   // child -> host observer -> child
     if (opt.Demo()) {
       host_objects.push_back(ipc::CreateSysVQueue(host_key));
       host_objects.push_back(ipc::CreateSysVShm(host_key));
@@ -122,13 +190,22 @@ int main(int argc, char** argv) {
                     "with key " + ipc::KeyToString(host_key));
     }
 
-    // 1. clone(2) with CLONE_NEWIPC: the child's IPC tables start empty.
+    // 1. clone(2) with CLONE_NEWIPC: the child's IPC tables start empty; the rest
+    //    is lab 06's recipe.
     process::Child child = process::Clone({flags}, [&] {
-      made.read.Reset();
+      made.read.Reset();  // the observer's ends
       looked.write.Reset();
       uts::SetHostnameInChild(hostname);
-      rootfs::EnterInChild(run.rootfs(), src);
+      if (!pitfall.empty()) ShowPitfallInChild(pitfall, run, source);
+      mount::MakePrivateInChild();                          // nothing leaks to the host
+      rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
+      mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
+      mount::SetupDevInChild(run.rootfs() + "/dev");        // null, zero, tty, pts...
+      mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
+      mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
+      narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) {
+        ShowRootInChild();
         ShowIpcInChild(host_key, sandbox_key, made.write.Release(), looked.read.Get());
         return 0;
       }
@@ -136,7 +213,7 @@ int main(int argc, char** argv) {
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
-    made.write.Reset();
+    made.write.Reset();  // the child's ends
     looked.read.Reset();
     pid_t observer = opt.Demo() ? StartHostObserver(made, looked, host_key, sandbox_key) : -1;
     made.read.Reset();
@@ -145,13 +222,17 @@ int main(int argc, char** argv) {
     // 2. The parent prepares while the child waits; here it only looks.
     narrate::Table(ns::TableHeader({"host", "child"}),
                    ns::TableRows({ns::Read(getpid()), ns::Read(child.pid())}));
-    narrate::Step("the marked rows are the child's own namespaces; now writing the go byte");
+    narrate::Step("NSpid in /proc/" + std::to_string(child.pid()) + "/status: " +
+                  pid::NsPidsString(child.pid()) + " (its pid here, then inside)");
+    narrate::Step("root filesystem: " + source.Describe() + ", in " + run.rootfs());
+    narrate::Step("the marked rows are the child's own; now writing the go byte");
 
     // 3. Let the child go; its setup error, if any, is thrown here.
     child.Go();
     process::ExitStatus st = child.Wait();
-    if (observer > 0) process::WaitPid(observer);
     narrate::Step("child " + st.Describe());
+    narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
+    if (observer > 0) process::WaitPid(observer);
     if (opt.Demo())
       narrate::Step(std::string("the host's tables hold ") +
                     (ipc::Contains(ipc::ListSysV(), ipc::SysVKind::kMsg, sandbox_key)
@@ -159,6 +240,16 @@ int main(int argc, char** argv) {
                          : "no " + ipc::KeyToString(sandbox_key) +
                                " object: they died with the sandbox's IPC namespace") +
                     "; ours are removed as the lab exits");
+
+    // 4. Nothing to unmount: every mount lived in the child's namespace and died
+    //    with it. Only the per-run directory remains, and it goes now.
+    const std::string path = run.path();
+    run.Reset();
+    struct stat sb;
+    narrate::Step(path + (stat(path.c_str(), &sb) < 0 ? " removed" : " still exists?!"));
+    narrate::Step(ReadFile("/proc/self/mountinfo") == mounts_before
+                      ? "my mount table is exactly what it was before the run"
+                      : "my mount table CHANGED during the run?!");
     return st.ShellCode();
   });
 }

@@ -1,34 +1,40 @@
 // Lab 08 — CLONE_NEWNET: a network stack of the sandbox's own, joined to the host by a veth.
 //
-// DRAFT on top of the lab 07 draft; re-based once 06 and 07 are.
-//
 // Lab 07 plus one flag and a cable. A new network namespace has only `lo`, down.
 // While the child waits on the sync pipe, the parent creates a veth pair whose
 // other end is born in the child's namespace, and gives its own end the .1 of a
 // /30 taken from --subnet (the pid picks which /30, so parallel runs differ). The
 // child brings lo and its end up, takes the .2 and a default route via .1, and can
 // ping the host end. Nothing is routed further: no forwarding, no NAT. Every step is
-// an rtnetlink message sent through libnl-route-3.
+// an rtnetlink message sent through libnl-route-3. The host end is deleted when the
+// lab ends; if the lab is SIGKILLed, the kernel deletes it with the child's namespace.
 //
 //   bazel run //labs:08_net
 //   bazel run //labs:08_net -- ip addr                 # lo and nsl<pid>c
 //   bazel run //labs:08_net -- --net none -- ip link   # lo only
 //
 // Read: network_namespaces(7), veth(4), rtnetlink(7), ip-link(8), icmp(7).
+#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/ipc.h"
 #include "common/lab.h"
+#include "common/mount.h"
 #include "common/narrate.h"
 #include "common/net.h"
 #include "common/ns.h"
+#include "common/pid.h"
 #include "common/process.h"
 #include "common/rootfs.h"
 #include "common/uts.h"
@@ -36,6 +42,62 @@
 using namespace nslab;
 
 namespace {
+
+const std::vector<std::string> kPitfalls = {"shared", "not-a-mount-point",
+                                            "proc-without-pidns"};
+
+std::vector<std::string> List(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = CheckPtr(opendir(dir.c_str()), "opendir", dir);
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") out.push_back(name);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The demo, run by PID 1 after pivot_root: what the sandbox now sees.
+int ShowRootInChild() {
+  std::string line;
+  for (const auto& name : List("/")) line += name + "  ";
+  narrate::Step("ls / (the busybox image, not the host):");
+  narrate::Block(line);
+  std::string procs;
+  for (const auto& name : List("/proc")) {
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    procs += name + "  " + ReadFile("/proc/" + name + "/comm");
+  }
+  narrate::Step("processes in my /proc (what ps shows):");
+  narrate::Block(procs);
+  std::vector<narrate::Row> rows;
+  for (const auto& m : mount::ReadMountInfo())
+    rows.push_back({{m.mount_point, m.fstype, m.optional.empty() ? "private" : m.optional,
+                     m.options}});
+  narrate::Step("my mount table (/proc/self/mountinfo):");
+  narrate::Table({"mount point", "type", "propagation", "options"}, rows);
+  return 0;
+}
+
+// --pitfall NAME: make one classic mistake on purpose and let the kernel's error
+// (or wrong result) show. Returns only for proc-without-pidns.
+void ShowPitfallInChild(const std::string& name, const rootfs::RunDir& run,
+                        const rootfs::Source& source) {
+  mount::MakePrivateInChild();
+  if (name == "shared") {
+    narrate::Step("pitfall: making / shared again (a new peer group, in our namespace only)");
+    mount::Mount("", "/", "", MS_REC | MS_SHARED);
+    rootfs::PopulateInChild(run.rootfs(), source);
+    mount::PivotRootInChild(run.rootfs());  // EINVAL: the mounts are shared
+  } else if (name == "not-a-mount-point") {
+    narrate::Step("pitfall: pivot_root into /usr of the unpacked image, a plain directory");
+    rootfs::PopulateInChild(run.rootfs(), source);
+    mount::PivotRootInChild(run.rootfs() + "/usr", /*make_mount_point=*/false);  // EINVAL
+  } else {
+    narrate::Step("pitfall: no CLONE_NEWPID, so the new /proc shows the host's PID namespace");
+  }
+}
 
 // The IPC part of the demo, run by the child in its new IPC namespace: the host's
 // objects are not in its tables; it makes its own (left for the kernel to free when
@@ -92,6 +154,7 @@ pid_t StartHostObserver(Pipe& made, Pipe& looked, key_t host_key, key_t sandbox_
   return pid;
 }
 
+
 // The links of the caller's network namespace, as a table.
 void ShowLinksInChild(const std::string& when) {
   std::vector<narrate::Row> rows;
@@ -105,7 +168,7 @@ void ShowLinksInChild(const std::string& when) {
 }
 
 // ping(8) from inside, to the host end. busybox ping opens a raw ICMP socket, which
-// needs CAP_NET_RAW — root inside has it over its own network namespace.
+// needs CAP_NET_RAW: root inside has it over its own network namespace.
 int PingFromChild(const std::string& addr) {
   std::fflush(stdout);
   pid_t pid = Check(fork(), "fork", "ping");
@@ -118,7 +181,7 @@ int PingFromChild(const std::string& addr) {
 int main(int argc, char** argv) {
   lab::Options opt;
   std::string hostname = "nslab";
-  std::string rootfs_dir;
+  std::string rootfs_dir, pitfall;
   std::string network = "veth";
   std::string subnet = "10.77.0.0/16";
   CLI::App app{"08_net: a sandbox with a network namespace of its own, joined by a veth"};
@@ -126,7 +189,13 @@ int main(int argc, char** argv) {
   app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
       ->capture_default_str();
   app.add_option("--rootfs", rootfs_dir,
-                 "Run in this unpacked root filesystem instead of the busybox image");
+                 "Run this unpacked root filesystem instead of the built-in busybox image");
+  app.add_option("--pitfall", pitfall,
+                 "Make a classic mistake on purpose, to see the kernel's answer: shared "
+                 "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
+                 "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
+                 "without CLONE_NEWPID lists the host's processes)")
+      ->check(CLI::IsMember(kPitfalls));
   app.add_option("--net", network, "veth: a veth pair to the host; none: only lo")
       ->check(CLI::IsMember({"veth", "none"}))
       ->capture_default_str();
@@ -136,19 +205,21 @@ int main(int argc, char** argv) {
   return lab::Main("08_net", app, argc, argv, opt, [&] {
     lab::RequireRoot("creating namespaces");
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
-    rootfs::Source src = rootfs::ChooseSource(rootfs_dir, opt.command);
+    rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     // Names and addresses are this run's: parallel runs never collide.
     const std::string host_if = net::HostIfName(getpid()), child_if = net::ChildIfName(getpid());
     const net::PointToPoint p2p = net::PointToPointFor(net::Subnet::Parse(subnet), getpid());
     narrate::Title("08_net: a network stack of its own");
-    const int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET;
-    rootfs::RunDir run = rootfs::PrepareRun("08_net");
+    int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET;
+    if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
+    const std::string mounts_before = ReadFile("/proc/self/mountinfo");
+    rootfs::RunDir run = rootfs::PrepareRun("08_net");  // removed on every way out
 
-    // 0. The host makes System V objects of its own, for the sandbox not to see.
+    // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
     const key_t host_key = ipc::DemoKey(getpid());
     const key_t sandbox_key = host_key + 0x10000;  // 0x4e54....: the sandbox's
-    std::vector<ipc::ScopedSysV> host_objects;
-    Pipe made = MakePipe(), looked = MakePipe();
+    std::vector<ipc::ScopedSysV> host_objects;     // removed when the lab ends
+    Pipe made = MakePipe(), looked = MakePipe();   // child -> host observer -> child
     if (opt.Demo()) {
       host_objects.push_back(ipc::CreateSysVQueue(host_key));
       host_objects.push_back(ipc::CreateSysVShm(host_key));
@@ -157,18 +228,27 @@ int main(int argc, char** argv) {
                     "with key " + ipc::KeyToString(host_key));
     }
 
-    // 1. clone(2) with CLONE_NEWNET: the child's network namespace has only lo, down.
+    // 1. clone(2) with CLONE_NEWNET: the child's network namespace has only lo, down;
+    //    the child configures its side first, then follows the recipe of lab 07.
     process::Child child = process::Clone({flags}, [&] {
-      made.read.Reset();
+      made.read.Reset();  // the observer's ends
       looked.write.Reset();
       uts::SetHostnameInChild(hostname);
       if (opt.Demo()) ShowLinksInChild("at first");
       if (network == "veth")
-        net::ConfigureInChild(child_if, p2p.child_cidr, p2p.host_addr);
+        net::ConfigureInChild(child_if, p2p.child_cidr, p2p.host_addr);  // lo too
       else
         net::SetUpLoopbackInChild();
-      rootfs::EnterInChild(run.rootfs(), src);
+      if (!pitfall.empty()) ShowPitfallInChild(pitfall, run, source);
+      mount::MakePrivateInChild();                          // nothing leaks to the host
+      rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
+      mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
+      mount::SetupDevInChild(run.rootfs() + "/dev");        // null, zero, tty, pts...
+      mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
+      mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
+      narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) {
+        ShowRootInChild();
         ShowLinksInChild("once configured");
         if (network == "veth") {
           narrate::Step("ping -c1 " + p2p.host_addr + " (the host end):");
@@ -182,7 +262,7 @@ int main(int argc, char** argv) {
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
-    made.write.Reset();
+    made.write.Reset();  // the child's ends
     looked.read.Reset();
     pid_t observer = opt.Demo() ? StartHostObserver(made, looked, host_key, sandbox_key) : -1;
     made.read.Reset();
@@ -190,7 +270,7 @@ int main(int argc, char** argv) {
 
     // 2. The parent prepares while the child waits: a veth pair whose other end is
     //    created in the child's network namespace; our end gets the .1 and goes up.
-    net::ScopedLink veth;  // deleted when the lab ends, however it ends but SIGKILL
+    net::ScopedLink veth;  // deleted when the lab ends (SIGKILL: see docs/08_net.md)
     if (network == "veth") {
       veth = net::CreateVethFromParent(child.pid(), host_if, child_if);
       net::AddAddress(host_if, p2p.host_cidr);
@@ -200,13 +280,17 @@ int main(int argc, char** argv) {
     }
     narrate::Table(ns::TableHeader({"host", "child"}),
                    ns::TableRows({ns::Read(getpid()), ns::Read(child.pid())}));
-    narrate::Step("the marked rows are the child's own namespaces; now writing the go byte");
+    narrate::Step("NSpid in /proc/" + std::to_string(child.pid()) + "/status: " +
+                  pid::NsPidsString(child.pid()) + " (its pid here, then inside)");
+    narrate::Step("root filesystem: " + source.Describe() + ", in " + run.rootfs());
+    narrate::Step("the marked rows are the child's own; now writing the go byte");
 
     // 3. Let the child go; its setup error, if any, is thrown here.
     child.Go();
     process::ExitStatus st = child.Wait();
-    if (observer > 0) process::WaitPid(observer);
     narrate::Step("child " + st.Describe());
+    narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
+    if (observer > 0) process::WaitPid(observer);
     if (opt.Demo())
       narrate::Step(std::string("the host's tables hold ") +
                     (ipc::Contains(ipc::ListSysV(), ipc::SysVKind::kMsg, sandbox_key)
@@ -218,6 +302,16 @@ int main(int argc, char** argv) {
       veth.Delete();
       narrate::Step("deleted " + host_if + "; its peer went with it");
     }
+
+    // 4. Nothing to unmount: every mount lived in the child's namespace and died
+    //    with it. Only the per-run directory remains, and it goes now.
+    const std::string path = run.path();
+    run.Reset();
+    struct stat sb;
+    narrate::Step(path + (stat(path.c_str(), &sb) < 0 ? " removed" : " still exists?!"));
+    narrate::Step(ReadFile("/proc/self/mountinfo") == mounts_before
+                      ? "my mount table is exactly what it was before the run"
+                      : "my mount table CHANGED during the run?!");
     return st.ShellCode();
   });
 }
