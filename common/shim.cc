@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -160,6 +161,12 @@ void CleanupAfterExit(const state::Record& r) {
       }
       usleep(1000);
     }
+  }
+  if (!r.host_if.empty()) {
+    // The veth goes with the container's network namespace, which the kernel tears
+    // down from a workqueue shortly after the last process left it. Wait for that
+    // (briefly) so that "the container ended" also means "its link is gone".
+    for (int i = 0; i < 1000 && if_nametoindex(r.host_if.c_str()) != 0; ++i) usleep(1000);
   }
   if (!r.address_file.empty() && unlink(r.address_file.c_str()) < 0 && errno != ENOENT)
     std::fprintf(stderr, "%s: unlink \"%s\": %s\n", ProgramName().c_str(),
