@@ -93,6 +93,19 @@ std::vector<std::string> OwnCgroupDirs() {
   return dirs;
 }
 
+// Names 11_container gives what it creates: cgroups "nslab-<id>", host veth ends
+// "nsl<10 hex>h" (and the bridge nslab0). Other programs' objects (another lab run by
+// hand, a benchmark) do not disturb the comparison.
+bool IsHex(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+bool IsContainerName(const std::string& name, const std::string& prefix) {
+  if (prefix == "nslab-")
+    return name.size() == 18 && name.rfind("nslab-", 0) == 0 && IsHex(name.substr(6));
+  return name == "nslab0" || (name.size() == 14 && name.rfind("nsl", 0) == 0 &&
+                              name.back() == 'h' && IsHex(name.substr(3, 10)));
+}
+
 void WalkCgroups(const std::string& dir, int depth, std::vector<std::string>* out) {
   if (depth > 3) return;
   DIR* d = opendir(dir.c_str());
@@ -100,7 +113,7 @@ void WalkCgroups(const std::string& dir, int depth, std::vector<std::string>* ou
   while (dirent* e = readdir(d)) {
     if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
     std::string child = dir + "/" + e->d_name;
-    if (std::string(e->d_name).find("nslab") != std::string::npos) out->push_back(child);
+    if (IsContainerName(e->d_name, "nslab-")) out->push_back(child);
     WalkCgroups(child, depth + 1, out);
   }
   closedir(d);
@@ -202,8 +215,7 @@ Footprint FootprintOf(const std::string& id) {
   fp.state_dir = StateDir() + "/" + id;
   Facts f = ReadState(id);
   fp.host_if = Fact(f, "host_if");
-  if (f.count("cgroups")) fp.cgroups = f["cgroups"];
-  // Also the cgroup directories named after the id (written before the record).
+  if (f.count("cgroup")) fp.cgroups = f["cgroup"];
   fp.init = static_cast<pid_t>(std::atoi(Fact(f, "pid").c_str()));
   fp.shim = static_cast<pid_t>(std::atoi(Fact(f, "shim_pid").c_str()));
   return fp;
@@ -290,7 +302,8 @@ Snapshot TakeSnapshot() {
   const std::string state = StateDir();
   for (const auto& p : testutil::MountPoints())
     if (p.find("nslab") != std::string::npos) s.items.push_back("mount " + p);
-  for (const auto& l : DirEntries("/sys/class/net")) s.items.push_back("link " + l);
+  for (const auto& l : DirEntries("/sys/class/net"))
+    if (IsContainerName(l, "nsl")) s.items.push_back("link " + l);
   std::vector<std::string> cgroups;
   for (const auto& d : OwnCgroupDirs()) WalkCgroups(d, 0, &cgroups);
   for (const auto& c : cgroups) s.items.push_back("cgroup " + c);

@@ -103,9 +103,10 @@ std::string ProcStatus(pid_t pid, const std::string& key);
 // Fds open in a process, from /proc/<pid>/fd (sorted numbers).
 std::vector<int> ProcFds(pid_t pid);
 
-// A picture of the host parts a container touches: mount points, network links,
-// cgroup directories beneath our own cgroups, entries of the state directory,
-// zombie children of ours, and live nslab-shim processes.
+// A picture of the host parts a container touches: mount points naming nslab,
+// 11_container's links (nslab0, nsl<hex>h) and cgroups (nslab-<id>) beneath our own
+// cgroups, entries of the state directory, zombie children of ours, and live
+// nslab-shim processes of our state directory.
 struct Snapshot {
   std::vector<std::string> items;  // "mount /x", "link eth0", "cgroup /sys/...", ...
 };

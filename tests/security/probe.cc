@@ -16,6 +16,7 @@
 //   probe tiocsti                   TIOCSTI on fds 0-2 and /dev/tty (CVE-2017-5226)
 //   probe syscalls                  errnos of keyctl, unshare, mount, clone3, bpf...
 //   probe masked                    masked and read-only /proc paths
+//   probe crash                     dies of a segmentation fault (for fault tests)
 //
 // Output: "BLOCKED name: detail", "ESCAPED name: detail" or "INFO name: detail".
 // Exit status: 0 when nothing escaped, 1 when something did, 2 for bad usage.
@@ -388,6 +389,11 @@ int main(int argc, char** argv) {
   else if (cmd == "tiocsti") rc = Tiocsti();
   else if (cmd == "syscalls") rc = Syscalls();
   else if (cmd == "masked") rc = Masked();
+  else if (cmd == "crash") {
+    // A real fault: the kernel's SIGSEGV reaches even a PID namespace's init, which
+    // ignores a SIGSEGV sent with kill(2) (it has no handler).
+    *static_cast<volatile int*>(nullptr) = 0;
+  }
   if (rc == 2) {
     std::fprintf(stderr,
                  "usage: probe status|chroot SENTINEL|fdcwd SENTINEL|exe [SECONDS]|"
