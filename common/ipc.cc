@@ -84,10 +84,17 @@ void ScopedSysV::Remove() {
   int id = std::exchange(id_, -1);
   narrate::Syscall(std::string(KindName(kind_)) + "ctl",
                    std::to_string(id) + ", IPC_RMID");
+  const std::string arg = std::to_string(id);
   switch (kind_) {
-    case SysVKind::kMsg: Check(msgctl(id, IPC_RMID, nullptr), "msgctl IPC_RMID", std::to_string(id)); break;
-    case SysVKind::kShm: Check(shmctl(id, IPC_RMID, nullptr), "shmctl IPC_RMID", std::to_string(id)); break;
-    case SysVKind::kSem: Check(semctl(id, 0, IPC_RMID), "semctl IPC_RMID", std::to_string(id)); break;
+    case SysVKind::kMsg:
+      Check(msgctl(id, IPC_RMID, nullptr), "msgctl IPC_RMID", arg);
+      break;
+    case SysVKind::kShm:
+      Check(shmctl(id, IPC_RMID, nullptr), "shmctl IPC_RMID", arg);
+      break;
+    case SysVKind::kSem:
+      Check(semctl(id, 0, IPC_RMID), "semctl IPC_RMID", arg);
+      break;
   }
 }
 
@@ -181,7 +188,8 @@ void MountMqueueInChild(const std::string& target) {
   if (mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) Check(-1, "mkdir", target);
   // An mqueue superblock belongs to the IPC namespace of whoever mounts it: this
   // mount shows our namespace's queues, whatever /dev/mqueue on the host shows.
-  narrate::Syscall("mount", "\"mqueue\", \"" + target + "\", \"mqueue\", MS_NOSUID|MS_NODEV|MS_NOEXEC");
+  narrate::Syscall("mount", "\"mqueue\", \"" + target +
+                               "\", \"mqueue\", MS_NOSUID|MS_NODEV|MS_NOEXEC");
   Check(mount("mqueue", target.c_str(), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
         "mount mqueue", target);
 }

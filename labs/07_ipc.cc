@@ -100,9 +100,10 @@ void ShowPitfallInChild(const std::string& name, const rootfs::RunDir& run,
 // host's observer look (`made`) and waits until it has (`looked` reaches EOF).
 void ShowIpcInChild(key_t host_key, key_t sandbox_key, int made, int looked) {
   auto before = ipc::ListSysV();
+  const bool leak = ipc::Contains(before, ipc::SysVKind::kMsg, host_key);
   narrate::Step("/proc/sysvipc here lists " + std::to_string(before.size()) +
                 " objects: nothing with the host's key " + ipc::KeyToString(host_key) +
-                (ipc::Contains(before, ipc::SysVKind::kMsg, host_key) ? " (BUT IT IS HERE?!)" : ""));
+                (leak ? " (BUT IT IS HERE?!)" : ""));
   // Released, not removed: the namespace frees them when its last process exits.
   ipc::CreateSysVQueue(sandbox_key).Release();
   ipc::CreateSysVShm(sandbox_key).Release();

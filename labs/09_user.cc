@@ -106,9 +106,10 @@ void ShowPitfallInChild(const std::string& name, const rootfs::RunDir& run,
 // host's observer look (`made`) and waits until it has (`looked` reaches EOF).
 void ShowIpcInChild(key_t host_key, key_t sandbox_key, int made, int looked) {
   auto before = ipc::ListSysV();
+  const bool leak = ipc::Contains(before, ipc::SysVKind::kMsg, host_key);
   narrate::Step("/proc/sysvipc here lists " + std::to_string(before.size()) +
                 " objects: nothing with the host's key " + ipc::KeyToString(host_key) +
-                (ipc::Contains(before, ipc::SysVKind::kMsg, host_key) ? " (BUT IT IS HERE?!)" : ""));
+                (leak ? " (BUT IT IS HERE?!)" : ""));
   // Released, not removed: the namespace frees them when its last process exits.
   ipc::CreateSysVQueue(sandbox_key).Release();
   ipc::CreateSysVShm(sandbox_key).Release();
@@ -154,7 +155,6 @@ pid_t StartHostObserver(Pipe& made, Pipe& looked, key_t host_key, key_t sandbox_
   });
   return pid;
 }
-
 
 // Who the child is inside its user namespace, and what that means outside.
 void ShowUserInChild() {
@@ -305,7 +305,7 @@ int main(int argc, char** argv) {
     made.read.Reset();
     looked.write.Reset();
 
-    // 2a. The parent writes the child's id maps while it waits (each only once).
+    // First of all, the child's id maps (each file can be written only once).
     user::WriteMapsFromParent(child.pid(), uid, gid);
     narrate::Step("wrote /proc/" + std::to_string(child.pid()) + "/uid_map \"" +
                   user::ReadMap(child.pid(), "uid_map") + "\" and gid_map \"" +
