@@ -223,7 +223,6 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   return lab::Main("09_user", app, argc, argv, opt, [&] {
     user::CheckUserNamespacesEnabled();  // no root needed: the user namespace is the key
-    user::UseOwnRunDirIfUnprivileged();   // /run/nslab is root's
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
     rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     // Names and addresses are this run's: parallel runs never collide.
@@ -239,6 +238,7 @@ int main(int argc, char** argv) {
                 CLONE_NEWUSER;
     if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
     const std::string mounts_before = ReadFile("/proc/self/mountinfo");
+    user::UseOwnRunDirIfUnprivileged();  // /run/nslab is root's
     rootfs::RunDir run = rootfs::PrepareRun("09_user");  // removed on every way out
     // Root inside is uid `uid` on the host, with no power over host-owned files: the
     // run directory becomes its, and the image is opened now, while we can reach it.
