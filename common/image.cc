@@ -108,7 +108,7 @@ UnpackStats Unpack(const std::string& tar_path, const std::string& dest_dir) {
   archive_write_disk_set_options(
       out.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME |
                      ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                     ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_UNLINK);
+                     ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
   archive_write_disk_set_standard_lookup(out.get());
 
   CwdGuard cwd;

@@ -1,0 +1,183 @@
+// Unit tests for common/image: the built-in busybox image is found and unpacks
+// with its modes and symlinks; hostile tarballs (built here with libarchive) are
+// refused, naming the entry, and write nothing outside the destination.
+#include "common/image.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "common/fd.h"
+
+namespace nslab {
+namespace {
+
+std::string TempDir(const std::string& name) {
+  static int n = 0;
+  const char* t = std::getenv("TEST_TMPDIR");
+  std::string dir = std::string(t ? t : "/tmp") + "/" + name + std::to_string(getpid()) +
+                    "_" + std::to_string(n++);
+  mkdir(dir.c_str(), 0755);
+  return dir;
+}
+
+struct Entry {
+  std::string name;
+  mode_t type = AE_IFREG;
+  mode_t perm = 0644;
+  std::string data;      // file content
+  std::string link;      // symlink target
+  std::string hardlink;  // hardlink target
+};
+
+// Writes a ustar archive holding the entries, in order.
+std::string WriteTar(const std::string& dir, const std::vector<Entry>& entries) {
+  std::string path = dir + ".tar";
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  EXPECT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
+  for (const Entry& e : entries) {
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, e.name.c_str());
+    archive_entry_set_filetype(entry, e.type);
+    archive_entry_set_perm(entry, e.perm);
+    if (!e.link.empty()) archive_entry_set_symlink(entry, e.link.c_str());
+    if (!e.hardlink.empty()) archive_entry_set_hardlink(entry, e.hardlink.c_str());
+    archive_entry_set_size(entry, e.data.size());
+    archive_write_header(a, entry);
+    if (!e.data.empty()) archive_write_data(a, e.data.data(), e.data.size());
+    archive_entry_free(entry);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return path;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+// Unpacks and returns the error message ("" if it succeeded).
+std::string UnpackError(const std::string& tar, const std::string& dest) {
+  try {
+    image::Unpack(tar, dest);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ImageTest, UnpacksModesAndSymlinks) {
+  std::string base = TempDir("good");
+  std::string dest = base + "/root";
+  mkdir(dest.c_str(), 0755);
+  std::string tar = WriteTar(base, {{"bin", AE_IFDIR, 0755},
+                                    {"bin/tool", AE_IFREG, 04755, "#!/bin/sh\n"},
+                                    {"bin/alias", AE_IFLNK, 0777, "", "/bin/tool"},
+                                    {"tmp", AE_IFDIR, 01777}});
+  image::UnpackStats s = image::Unpack(tar, dest);
+  EXPECT_EQ(s.entries, 4u);
+  EXPECT_EQ(s.symlinks, 1u);
+  struct stat st;
+  ASSERT_EQ(stat((dest + "/bin/tool").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 04755);
+  ASSERT_EQ(stat((dest + "/tmp").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 01777);
+  char target[64] = {};
+  ASSERT_GT(readlink((dest + "/bin/alias").c_str(), target, sizeof target - 1), 0);
+  EXPECT_STREQ(target, "/bin/tool");
+}
+
+TEST(ImageTest, RefusesDotDot) {
+  std::string base = TempDir("dotdot");
+  std::string dest = base + "/root";
+  mkdir(dest.c_str(), 0755);
+  std::string tar = WriteTar(base, {{"ok", AE_IFREG, 0644, "fine"},
+                                    {"../evil", AE_IFREG, 0644, "pwned"}});
+  std::string err = UnpackError(tar, dest);
+  EXPECT_NE(err.find("\"../evil\""), std::string::npos) << err;
+  EXPECT_FALSE(Exists(base + "/evil"));
+}
+
+TEST(ImageTest, RefusesAbsolutePath) {
+  std::string base = TempDir("abs");
+  std::string dest = base + "/root";
+  mkdir(dest.c_str(), 0755);
+  std::string outside = base + "/abs_evil";
+  std::string tar = WriteTar(base, {{outside, AE_IFREG, 0644, "pwned"}});
+  std::string err = UnpackError(tar, dest);
+  EXPECT_NE(err.find("absolute path"), std::string::npos) << err;
+  EXPECT_FALSE(Exists(outside));
+}
+
+TEST(ImageTest, RefusesWritingThroughSymlink) {
+  std::string base = TempDir("symesc");
+  std::string dest = base + "/root";
+  std::string outside = base + "/outside";
+  mkdir(dest.c_str(), 0755);
+  mkdir(outside.c_str(), 0755);
+  std::string tar = WriteTar(base, {{"link", AE_IFLNK, 0777, "", outside},
+                                    {"link/evil", AE_IFREG, 0644, "pwned"}});
+  std::string err = UnpackError(tar, dest);
+  EXPECT_NE(err.find("\"link/evil\""), std::string::npos) << err;
+  EXPECT_FALSE(Exists(outside + "/evil"));
+}
+
+TEST(ImageTest, RefusesHardlinkOutside) {
+  std::string base = TempDir("hard");
+  std::string dest = base + "/root";
+  mkdir(dest.c_str(), 0755);
+  std::string tar = WriteTar(base, {{"h", AE_IFREG, 0644, "", "", "../../etc/passwd"}});
+  std::string err = UnpackError(tar, dest);
+  EXPECT_NE(err.find("hardlink"), std::string::npos) << err;
+  EXPECT_FALSE(Exists(dest + "/h"));
+}
+
+TEST(ImageTest, RestoresWorkingDirectory) {
+  char before[4096];
+  ASSERT_NE(getcwd(before, sizeof before), nullptr);
+  std::string base = TempDir("cwd");
+  std::string dest = base + "/root";
+  mkdir(dest.c_str(), 0755);
+  image::Unpack(WriteTar(base, {{"f", AE_IFREG, 0644, "x"}}), dest);
+  char after[4096];
+  ASSERT_NE(getcwd(after, sizeof after), nullptr);
+  EXPECT_STREQ(before, after);
+}
+
+TEST(ImageTest, BuiltinBusyboxImage) {
+  std::string tar = image::BuiltinBusyboxTar();
+  std::string dest = TempDir("busybox");
+  image::UnpackStats s = image::Unpack(tar, dest);
+  EXPECT_GT(s.symlinks, 100u);
+  EXPECT_EQ(access((dest + "/bin/busybox").c_str(), X_OK), 0);
+  for (const char* applet : {"bin/sh", "bin/ls", "bin/ps", "bin/cat", "bin/hostname",
+                             "sbin/ip", "bin/ping", "usr/bin/id"}) {
+    char target[64] = {};
+    EXPECT_GT(readlink((dest + "/" + applet).c_str(), target, sizeof target - 1), 0) << applet;
+    EXPECT_STREQ(target, "/bin/busybox") << applet;
+  }
+  EXPECT_NE(ReadFile(dest + "/etc/passwd").find("root:x:0:0:"), std::string::npos);
+  EXPECT_NE(ReadFile(dest + "/etc/passwd").find("nobody:x:65534:"), std::string::npos);
+  EXPECT_NE(ReadFile(dest + "/etc/group").find("root:x:0:"), std::string::npos);
+  EXPECT_EQ(ReadFile(dest + "/etc/hostname"), "busybox\n");
+  struct stat st;
+  ASSERT_EQ(stat((dest + "/tmp").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 01777);
+  for (const char* dir : {"proc", "sys", "dev", "root", "var", "usr/sbin"}) {
+    EXPECT_EQ(stat((dest + "/" + dir).c_str(), &st), 0) << dir;
+    EXPECT_TRUE(S_ISDIR(st.st_mode)) << dir;
+  }
+}
+
+}  // namespace
+}  // namespace nslab
