@@ -271,11 +271,12 @@ std::vector<Finding> CheckNamespaces(const Host& host) {
 Finding CheckRoot(const Host& host) {
   if (host.euid == 0) return Ok("root", "euid 0");
   // Creating any namespace but a user namespace needs CAP_SYS_ADMIN in the user
-  // namespace that owns ours; 09_user shows how an unprivileged user gets it.
+  // namespace that owns ours; 09_user shows how an unprivileged user gets it, and
+  // 10_cgroup keeps it (given a cgroup delegated to the user).
   return Fail("root", "euid " + std::to_string(host.euid) + ": not root",
-              "run with sudo (bazel run --run_under=sudo //labs:NN); 01-03 and 09 "
+              "run with sudo (bazel run --run_under=sudo //labs:NN); 01-03, 09 and 10 "
               "run without root",
-              {4, 5, 6, 7, 8, 10, 11});
+              {4, 5, 6, 7, 8, 11});
 }
 
 std::vector<Finding> CheckUserNamespaces(const Host& host) {
@@ -295,7 +296,7 @@ std::vector<Finding> CheckUserNamespaces(const Host& host) {
       if (root)
         out.push_back(Warn(check, detail + " (you are root: not affected)", fix));
       else
-        out.push_back(Fail(check, detail, fix, {9}));
+        out.push_back(Fail(check, detail, fix, {9, 10}));
     }
   }
   // Ubuntu 23.10+: unprivileged user namespaces are created but confined by an
@@ -316,7 +317,7 @@ std::vector<Finding> CheckUserNamespaces(const Host& host) {
       if (root)
         out.push_back(Warn(check, detail + " (you are root: not affected)", fix));
       else
-        out.push_back(Fail(check, detail, fix, {9}));
+        out.push_back(Fail(check, detail, fix, {9, 10}));
     }
   }
   if (out.empty())
@@ -482,7 +483,13 @@ Finding CheckOverlay(const Host& host) {
 
 Finding CheckBusyboxImage(const Host& host) {
   std::string path = host.busybox_image ? host.busybox_image() : "";
-  if (!path.empty() && Exists(path)) return Ok("busybox image", path);
+  struct stat st;
+  if (!path.empty() && stat(path.c_str(), &st) == 0) {
+    // The runfiles path is long and says nothing: name the file and its size.
+    size_t cut = path.find(".runfiles/");
+    std::string shown = cut == std::string::npos ? path : path.substr(path.find('/', cut + 10) + 1);
+    return Ok("busybox image", shown + " (" + std::to_string(st.st_size / 1024) + " KiB)");
+  }
   return Fail("busybox image",
               path.empty() ? "no images/busybox.tar beside this binary" : path + " is missing",
               "bazel build //images:busybox (needs busybox-static: scripts/setup)", From(6));
