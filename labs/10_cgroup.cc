@@ -18,11 +18,15 @@
 //
 // Read: cgroups(7), cgroup_namespaces(7), Documentation/admin-guide/cgroup-v2.rst,
 // Documentation/admin-guide/cgroup-v1/memory.rst, Documentation/scheduler/sched-bwc.rst.
+#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -34,6 +38,7 @@
 #include "common/fd.h"
 #include "common/ipc.h"
 #include "common/lab.h"
+#include "common/mount.h"
 #include "common/narrate.h"
 #include "common/net.h"
 #include "common/ns.h"
@@ -47,15 +52,72 @@ using namespace nslab;
 
 namespace {
 
+const std::vector<std::string> kPitfalls = {"shared", "not-a-mount-point",
+                                            "proc-without-pidns"};
+
+std::vector<std::string> List(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = CheckPtr(opendir(dir.c_str()), "opendir", dir);
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") out.push_back(name);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The demo, run by PID 1 after pivot_root: what the sandbox now sees.
+int ShowRootInChild() {
+  std::string line;
+  for (const auto& name : List("/")) line += name + "  ";
+  narrate::Step("ls / (the busybox image, not the host):");
+  narrate::Block(line);
+  std::string procs;
+  for (const auto& name : List("/proc")) {
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    procs += name + "  " + ReadFile("/proc/" + name + "/comm");
+  }
+  narrate::Step("processes in my /proc (what ps shows):");
+  narrate::Block(procs);
+  std::vector<narrate::Row> rows;
+  for (const auto& m : mount::ReadMountInfo())
+    rows.push_back({{m.mount_point, m.fstype, m.optional.empty() ? "private" : m.optional,
+                     m.options}});
+  narrate::Step("my mount table (/proc/self/mountinfo):");
+  narrate::Table({"mount point", "type", "propagation", "options"}, rows);
+  return 0;
+}
+
+// --pitfall NAME: make one classic mistake on purpose and let the kernel's error
+// (or wrong result) show. Returns only for proc-without-pidns.
+void ShowPitfallInChild(const std::string& name, const rootfs::RunDir& run,
+                        const rootfs::Source& source) {
+  mount::MakePrivateInChild();
+  if (name == "shared") {
+    narrate::Step("pitfall: making / shared again (a new peer group, in our namespace only)");
+    mount::Mount("", "/", "", MS_REC | MS_SHARED);
+    rootfs::PopulateInChild(run.rootfs(), source);
+    mount::PivotRootInChild(run.rootfs());  // EINVAL: the mounts are shared
+  } else if (name == "not-a-mount-point") {
+    narrate::Step("pitfall: pivot_root into /usr of the unpacked image, a plain directory");
+    rootfs::PopulateInChild(run.rootfs(), source);
+    mount::PivotRootInChild(run.rootfs() + "/usr", /*make_mount_point=*/false);  // EINVAL
+  } else {
+    narrate::Step("pitfall: no CLONE_NEWPID, so the new /proc shows the host's PID namespace");
+  }
+}
+
 // The IPC part of the demo, run by the child in its new IPC namespace: the host's
 // objects are not in its tables; it makes its own (left for the kernel to free when
 // the namespace dies) and a POSIX queue in a fresh mqueue mount; then it lets the
 // host's observer look (`made`) and waits until it has (`looked` reaches EOF).
 void ShowIpcInChild(key_t host_key, key_t sandbox_key, int made, int looked) {
   auto before = ipc::ListSysV();
+  const bool leak = ipc::Contains(before, ipc::SysVKind::kMsg, host_key);
   narrate::Step("/proc/sysvipc here lists " + std::to_string(before.size()) +
                 " objects: nothing with the host's key " + ipc::KeyToString(host_key) +
-                (ipc::Contains(before, ipc::SysVKind::kMsg, host_key) ? " (BUT IT IS HERE?!)" : ""));
+                (leak ? " (BUT IT IS HERE?!)" : ""));
   // Released, not removed: the namespace frees them when its last process exits.
   ipc::CreateSysVQueue(sandbox_key).Release();
   ipc::CreateSysVShm(sandbox_key).Release();
@@ -126,7 +188,7 @@ void ShowLinksInChild(const std::string& when) {
 }
 
 // ping(8) from inside, to the host end. busybox ping opens a raw ICMP socket, which
-// needs CAP_NET_RAW — root inside has it over its own network namespace.
+// needs CAP_NET_RAW: root inside has it over its own network namespace.
 int PingFromChild(const std::string& addr) {
   std::fflush(stdout);
   pid_t pid = Check(fork(), "fork", "ping");
@@ -261,7 +323,7 @@ void ShowCounters(const cgroup::ScopedCgroup& cg) {
 int main(int argc, char** argv) {
   lab::Options opt;
   std::string hostname = "nslab";
-  std::string rootfs_dir;
+  std::string rootfs_dir, pitfall;
   std::string network = "veth";
   std::string subnet = "10.77.0.0/16";
   uid_t uid = user::DefaultOutsideUid();
@@ -272,7 +334,13 @@ int main(int argc, char** argv) {
   app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
       ->capture_default_str();
   app.add_option("--rootfs", rootfs_dir,
-                 "Run in this unpacked root filesystem instead of the busybox image");
+                 "Run this unpacked root filesystem instead of the built-in busybox image");
+  app.add_option("--pitfall", pitfall,
+                 "Make a classic mistake on purpose, to see the kernel's answer: shared "
+                 "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
+                 "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
+                 "without CLONE_NEWPID lists the host's processes)")
+      ->check(CLI::IsMember(kPitfalls));
   app.add_option("--net", network, "veth: a veth pair to the host; none: only lo")
       ->check(CLI::IsMember({"veth", "none"}))
       ->capture_default_str();
@@ -294,7 +362,7 @@ int main(int argc, char** argv) {
     if (!limits.memory_bytes) limits.memory_bytes = int64_t{64} << 20;
     if (!limits.pids) limits.pids = 32;
     if (!limits.cpus) limits.cpus = 0.5;
-    rootfs::Source src = rootfs::ChooseSource(rootfs_dir, opt.command);
+    rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     // Names and addresses are this run's: parallel runs never collide.
     const std::string host_if = net::HostIfName(getpid()), child_if = net::ChildIfName(getpid());
     const net::PointToPoint p2p = net::PointToPointFor(net::Subnet::Parse(subnet), getpid());
@@ -304,23 +372,25 @@ int main(int argc, char** argv) {
       network = "none";
     }
     narrate::Title("10_cgroup: limits, and a cgroup namespace");
-    const int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET |
-                      CLONE_NEWUSER;
-    rootfs::RunDir run = rootfs::PrepareRun("10_cgroup");
+    int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET |
+                CLONE_NEWUSER;
+    if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
+    const std::string mounts_before = ReadFile("/proc/self/mountinfo");
+    rootfs::RunDir run = rootfs::PrepareRun("10_cgroup");  // removed on every way out
     // Root inside is uid `uid` on the host, with no power over host-owned files: the
     // run directory becomes its, and the image is opened now, while we can reach it.
     user::ChownForChild(run.path(), uid, gid);
     user::HeldFile image;
-    if (!src.image_tar.empty()) {
-      image = user::HoldForChild(src.image_tar, run.path());
-      src.image_tar = image.path;
+    if (!source.image_tar.empty()) {
+      image = user::HoldForChild(source.image_tar, run.path());
+      source.image_tar = image.path;
     }
 
-    // 0. The host makes System V objects of its own, for the sandbox not to see.
+    // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
     const key_t host_key = ipc::DemoKey(getpid());
     const key_t sandbox_key = host_key + 0x10000;  // 0x4e54....: the sandbox's
-    std::vector<ipc::ScopedSysV> host_objects;
-    Pipe made = MakePipe(), looked = MakePipe();
+    std::vector<ipc::ScopedSysV> host_objects;     // removed when the lab ends
+    Pipe made = MakePipe(), looked = MakePipe();   // child -> host observer -> child
     if (opt.Demo()) {
       host_objects.push_back(ipc::CreateSysVQueue(host_key));
       host_objects.push_back(ipc::CreateSysVShm(host_key));
@@ -342,26 +412,34 @@ int main(int argc, char** argv) {
     narrate::Step("limits: " + limits.Describe());
     const unsigned long host_cgroup_ns = ns::Read(getpid())["cgroup"];
 
-
     // 1. clone(2) with CLONE_NEWUSER: the user namespace is made first and owns the
-    //    others; the child has no ids until the maps are written.
+    //    others; the child has no ids until the maps are written, then becomes root
+    //    of its namespace and follows the recipe of lab 08.
     process::Child child = process::Clone({flags}, [&] {
       // First thing after go: the parent has moved us into the cgroup, so the new
       // cgroup namespace is rooted there and /proc/self/cgroup reads "/" (not
       // CLONE_NEWCGROUP in `flags`: that would root it at the lab's own cgroup).
       cgroup::UnshareInChild();
-      made.read.Reset();
+      made.read.Reset();  // the observer's ends
       looked.write.Reset();
-      user::SetupInChild();  // the maps are there: become root of the namespace
+      user::SetupInChild();  // setresgid/setresuid(0): the maps are there
       if (opt.Demo()) ShowUserInChild();
       uts::SetHostnameInChild(hostname);
       if (opt.Demo()) ShowLinksInChild("at first");
       if (network == "veth")
-        net::ConfigureInChild(child_if, p2p.child_cidr, p2p.host_addr);
+        net::ConfigureInChild(child_if, p2p.child_cidr, p2p.host_addr);  // lo too
       else
         net::SetUpLoopbackInChild();
-      rootfs::EnterInChild(run.rootfs(), src);
+      if (!pitfall.empty()) ShowPitfallInChild(pitfall, run, source);
+      mount::MakePrivateInChild();                          // nothing leaks to the host
+      rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
+      mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
+      mount::SetupDevInChild(run.rootfs() + "/dev");        // null, zero, tty, pts...
+      mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
+      mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
+      narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) {
+        ShowRootInChild();
         ShowLinksInChild("once configured");
         if (network == "veth") {
           narrate::Step("ping -c1 " + p2p.host_addr + " (the host end):");
@@ -376,13 +454,13 @@ int main(int argc, char** argv) {
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
-    made.write.Reset();
+    made.write.Reset();  // the child's ends
     looked.read.Reset();
     pid_t observer = opt.Demo() ? StartHostObserver(made, looked, host_key, sandbox_key) : -1;
     made.read.Reset();
     looked.write.Reset();
 
-    // 2a. The parent writes the child's id maps while it waits (only once each).
+    // First of all, the child's id maps (each file can be written only once).
     user::WriteMapsFromParent(child.pid(), uid, gid);
     narrate::Step("wrote /proc/" + std::to_string(child.pid()) + "/uid_map \"" +
                   user::ReadMap(child.pid(), "uid_map") + "\" and gid_map \"" +
@@ -390,7 +468,7 @@ int main(int argc, char** argv) {
 
     // 2. The parent prepares while the child waits: a veth pair whose other end is
     //    created in the child's network namespace; our end gets the .1 and goes up.
-    net::ScopedLink veth;  // deleted when the lab ends, however it ends but SIGKILL
+    net::ScopedLink veth;  // deleted when the lab ends (SIGKILL: see docs/08_net.md)
     if (network == "veth") {
       veth = net::CreateVethFromParent(child.pid(), host_if, child_if);
       net::AddAddress(host_if, p2p.host_cidr);
@@ -407,14 +485,18 @@ int main(int argc, char** argv) {
     narrate::Block(TrimNewlines(ReadFile("/proc/" + std::to_string(child.pid()) + "/cgroup")));
     narrate::Table(ns::TableHeader({"host", "child"}),
                    ns::TableRows({ns::Read(getpid()), ns::Read(child.pid())}));
-    narrate::Step("the marked rows are the child's own namespaces; now writing the go byte");
+    narrate::Step("NSpid in /proc/" + std::to_string(child.pid()) + "/status: " +
+                  pid::NsPidsString(child.pid()) + " (its pid here, then inside)");
+    narrate::Step("root filesystem: " + source.Describe() + ", in " + run.rootfs());
+    narrate::Step("the marked rows are the child's own; now writing the go byte");
 
     // 3. Let the child go; its setup error, if any, is thrown here.
     child.Go();
     process::ExitStatus st = child.Wait();
-    if (observer > 0) process::WaitPid(observer);
     narrate::Step("child " + st.Describe());
     if (opt.Demo() || narrate::Verbose()) ShowCounters(cg);  // then ~ScopedCgroup: rmdir
+    narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
+    if (observer > 0) process::WaitPid(observer);
     if (opt.Demo())
       narrate::Step(std::string("the host's tables hold ") +
                     (ipc::Contains(ipc::ListSysV(), ipc::SysVKind::kMsg, sandbox_key)
@@ -426,6 +508,16 @@ int main(int argc, char** argv) {
       veth.Delete();
       narrate::Step("deleted " + host_if + "; its peer went with it");
     }
+
+    // 4. Nothing to unmount: every mount lived in the child's namespace and died
+    //    with it. Only the per-run directory remains, and it goes now.
+    const std::string path = run.path();
+    run.Reset();
+    struct stat sb;
+    narrate::Step(path + (stat(path.c_str(), &sb) < 0 ? " removed" : " still exists?!"));
+    narrate::Step(ReadFile("/proc/self/mountinfo") == mounts_before
+                      ? "my mount table is exactly what it was before the run"
+                      : "my mount table CHANGED during the run?!");
     return st.ShellCode();
   });
 }
