@@ -87,7 +87,7 @@ int ChildMain(void* raw) {
     for (int sig : kForwarded) signal(sig, SIG_DFL);
     // Wait for the parent. EOF instead of a byte means the parent died before it
     // could tell us to go (and before our PR_SET_PDEATHSIG took effect): give up.
-    // BEGIN SOLUTION 03: block in read(2) on the sync pipe until the parent writes the go byte; on EOF, _exit
+    // BEGIN SOLUTION 03: block in read(2) on the sync pipe for the go byte; on EOF, _exit
     char byte;
     ssize_t n;
     do {
@@ -135,7 +135,7 @@ std::string ExitStatus::Describe() const {
 
 ExitStatus Decode(int wstatus) {
   ExitStatus st;
-  // BEGIN SOLUTION 01: decode wait(2)'s status: WIFEXITED/WEXITSTATUS, or WIFSIGNALED/WTERMSIG/WCOREDUMP
+  // BEGIN SOLUTION 01: decode wait(2)'s status (WIFEXITED, WIFSIGNALED and friends)
   if (WIFEXITED(wstatus)) {
     st.code = WEXITSTATUS(wstatus);
   } else if (WIFSIGNALED(wstatus)) {
@@ -192,7 +192,8 @@ void Child::Go() {
   int err = errno;
   // STUB: ssize_t n = -1;
   // STUB: int err = ENOSYS;
-  // STUB: throw UsageError("TODO(lab 03): write the go byte into the sync pipe (see docs/03_clone.md)");
+  // STUB: throw UsageError("TODO(lab 03): write the go byte into the sync pipe "
+  // STUB:                  "(see docs/03_clone.md)");
   // END SOLUTION 03
   sigaction(SIGPIPE, &old, nullptr);
   go_.Reset();
@@ -295,7 +296,8 @@ Child Clone(const CloneOptions& opts, ChildFn fn) {
   // STUB: pid_t pid = -1;
   // STUB: int saved = ENOSYS;
   // STUB: (void)ChildMain;
-  // STUB: throw UsageError("TODO(lab 03): map a stack with a guard page and clone(2) the child onto it (see docs/03_clone.md)");
+  // STUB: throw UsageError("TODO(lab 03): map a stack with a guard page and clone(2) the "
+  // STUB:                  "child onto it (see docs/03_clone.md)");
   // END SOLUTION 03
   if (pid < 0) {
     errno = saved;
@@ -327,7 +329,7 @@ int Exec(const std::vector<std::string>& argv) {
                                             HintFor("execvp", ENOENT))
                                        .what());
   }
-  // BEGIN SOLUTION 01: execvp(2) the command; if it returns, throw ExitCodeError 127 (not found) or 126 (not executable)
+  // BEGIN SOLUTION 01: execvp(2) the command; if it returns, throw ExitCodeError 127 or 126
   execvp(args[0], args.data());
   int err = errno;
   int code = (err == ENOENT || err == ENOTDIR) ? kNotFound : kNotExecutable;

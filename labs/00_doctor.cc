@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
     host.sys = lab::ResolvePath(host.sys);
     host.busybox_image = FindBusyboxImage;
     if (!opt.Demo())
-      std::fprintf(stderr, "00_doctor: ignoring the command after --: the doctor runs no sandbox\n");
+      std::fprintf(stderr,
+                   "00_doctor: ignoring the command after --: the doctor runs no sandbox\n");
 
     // 1. Every check reads files under /proc and /sys; none changes anything.
     std::vector<doctor::Finding> findings = doctor::RunAll(host);

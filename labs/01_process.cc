@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
       });
     }
     // STUB: pid_t pid = -1;
-    // STUB: throw UsageError("TODO(lab 01): fork(2) a child that execs the command (see docs/01_process.md)");
+    // STUB: throw UsageError("TODO(lab 01): fork(2) a child that execs the command "
+    // STUB:                  "(see docs/01_process.md)");
     // END SOLUTION 01
     stdin_pipe.read.Reset();
     narrate::Step("fork() returned child pid " + std::to_string(pid));
@@ -70,7 +71,8 @@ int main(int argc, char** argv) {
     // BEGIN SOLUTION 01: wait(2) for the child and decode how it ended
     process::ExitStatus st = process::WaitPid(pid);
     // STUB: process::ExitStatus st;
-    // STUB: throw UsageError("TODO(lab 01): wait for the child and decode its status (see docs/01_process.md)");
+    // STUB: throw UsageError("TODO(lab 01): wait for the child and decode its status "
+    // STUB:                  "(see docs/01_process.md)");
     // END SOLUTION 01
     narrate::Step("child " + std::to_string(pid) + " " + st.Describe());
     return opt.Demo() ? 0 : st.ShellCode();

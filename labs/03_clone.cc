@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
     child.Go();
     process::ExitStatus st = child.Wait();
     // STUB: process::ExitStatus st;
-    // STUB: throw UsageError("TODO(lab 03): let the child go, then wait for it (see docs/03_clone.md)");
+    // STUB: throw UsageError("TODO(lab 03): let the child go, then wait for it "
+    // STUB:                  "(see docs/03_clone.md)");
     // END SOLUTION 03
     narrate::Step("child " + st.Describe());
     return st.ShellCode();
