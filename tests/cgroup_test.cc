@@ -819,6 +819,51 @@ TEST(CgroupRealTest, DestroyKillsWhatIsLeftAndRemovesTheCgroup) {
   for (const auto& d : dirs) EXPECT_FALSE(IsDir(d)) << d;
 }
 
+// The v2 tree of a hybrid host offers none of our controllers, but its mechanics
+// are real: a cgroup without limits, a process moved in, cgroup.kill, rmdir.
+TEST(CgroupRealTest, V2TreeKillsWithCgroupKill) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  Layout detected = Detect();
+  if (detected.v2_mount.empty()) GTEST_SKIP() << "no cgroup2 mount";
+  std::string own;
+  {
+    std::istringstream in(Get("/proc/self/cgroup"));
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("0::", 0) == 0) own = line.substr(3);
+  }
+  Layout l;
+  l.mode = Mode::kV2;
+  l.v2_mount = detected.v2_mount;
+  l.hierarchies.push_back({2, detected.v2_mount, own, {}});
+  const std::string parent = l.hierarchies[0].OwnDir();
+  if (access((parent + "/cgroup.kill").c_str(), F_OK) != 0 &&
+      access((parent + "/cgroup.procs").c_str(), W_OK) != 0)
+    GTEST_SKIP() << "cgroup2 tree not writable here";
+  std::string dir;
+  Forked child([] {
+    pause();
+    return 0;
+  });
+  ASSERT_GT(child.pid, 0);
+  {
+    ScopedCgroup cg;
+    try {
+      cg = Create(l, CgroupName(), Limits{});
+    } catch (const SysError& e) {
+      GTEST_SKIP() << "cannot create a cgroup on the v2 tree: " << e.what();
+    }
+    dir = cg.nodes()[0].dir;
+    if (access((dir + "/cgroup.kill").c_str(), F_OK) != 0)
+      GTEST_SKIP() << "kernel without cgroup.kill (before 5.14)";
+    cg.AddProcess(child.pid);
+    EXPECT_EQ(cg.Pids(), std::vector<pid_t>{child.pid});
+    EXPECT_NE(Get("/proc/" + std::to_string(child.pid) + "/cgroup").find(cg.name()),
+              std::string::npos);
+  }  // ~ScopedCgroup: cgroup.kill, wait until empty, rmdir
+  EXPECT_EQ(child.Wait(), 128 + SIGKILL);
+  EXPECT_FALSE(IsDir(dir));
+}
+
 TEST(CgroupRealTest, AddProcessOfAGonePidFails) {
   REAL_LAYOUT_OR_SKIP(l);
   ScopedCgroup cg = Create(l, CgroupName(), Limits{});
