@@ -119,11 +119,15 @@ TEST(Lab10Test, ProcSelfCgroupInsideIsRoot) {
 
 TEST(Lab10Test, OomKillIsCountedAndExitIs137) {
   SKIP_UNLESS_ROOT();
-  auto r = RunLab("10_cgroup",
-                  {"-v", "--memory", "16M", "--", "dd", "if=/dev/zero", "of=/dev/null",
-                   "bs=64M", "count=1"});
+  // busybox dd allocates its 64M block at once: the OOM killer ends it, PID 1.
+  testutil::Background bg =
+      testutil::Start({testutil::LabPath("10_cgroup"), "-v", "--memory", "16M", "--", "dd",
+                       "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"});
+  pid_t lab = bg.pid;
+  auto r = bg.Finish();
   EXPECT_EQ(r.exit_code, 137) << r.err;
   EXPECT_GE(Counter(r.err, "memory", "oom_kill"), 1) << r.err;
+  for (const auto& d : CgroupDirs(lab)) EXPECT_FALSE(IsDir(d)) << d;  // removed after OOM
 }
 
 TEST(Lab10Test, OomKillsTheHogNotTheShell) {
