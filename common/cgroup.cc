@@ -447,9 +447,9 @@ Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgr
   if (!on_v1.empty()) {
     std::string mounts;
     for (const auto& m : v1_mounts) mounts += (mounts.empty() ? "" : ", ") + m;
-    parts.push_back(ListText(on_v1) + (on_v1.size() == 1 ? " is bound to a cgroup v1 hierarchy ("
-                                                         : " are bound to cgroup v1 hierarchies (") +
-                    mounts + ")");
+    const char* bound = on_v1.size() == 1 ? " is bound to a cgroup v1 hierarchy ("
+                                          : " are bound to cgroup v1 hierarchies (";
+    parts.push_back(ListText(on_v1) + bound + mounts + ")");
     if (!layout.v2_mount.empty()) {
       std::string offers = v2_offers.empty() ? "no controller" : "only " + ListText(v2_offers);
       parts.push_back("the cgroup2 mount at " + layout.v2_mount + " offers " + offers +

@@ -355,7 +355,6 @@ int main(int argc, char** argv) {
   cgroup::AddLimitFlags(app, limits);  // --memory, --pids, --cpus: strict, once each
   return lab::Main("10_cgroup", app, argc, argv, opt, [&] {
     user::CheckUserNamespacesEnabled();  // no root needed: the user namespace is the key
-    user::UseOwnRunDirIfUnprivileged();   // /run/nslab is root's
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
     // Defaults small enough for the demo to reach each limit at once, large enough for
     // a shell and its pipelines (docs/10_cgroup.md).
@@ -376,6 +375,7 @@ int main(int argc, char** argv) {
                 CLONE_NEWUSER;
     if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
     const std::string mounts_before = ReadFile("/proc/self/mountinfo");
+    user::UseOwnRunDirIfUnprivileged();  // /run/nslab is root's
     rootfs::RunDir run = rootfs::PrepareRun("10_cgroup");  // removed on every way out
     // Root inside is uid `uid` on the host, with no power over host-owned files: the
     // run directory becomes its, and the image is opened now, while we can reach it.
