@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -19,6 +21,14 @@ namespace nslab {
 namespace {
 
 using testutil::RunLab;
+
+// Per-run directories go to the test's own TEST_TMPDIR, which Bazel removes: a lab
+// killed with SIGKILL cannot remove its own.
+const bool kRunDirInTestTmpdir = [] {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  if (tmp != nullptr) setenv("NSLAB_RUN_DIR", tmp, 1);
+  return true;
+}();
 
 std::string HostLink(pid_t lab) { return "nsl" + std::to_string(lab) + "h"; }
 
