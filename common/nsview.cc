@@ -89,6 +89,14 @@ std::string Join(const std::vector<std::string>& v) {
   return out;
 }
 
+// The pid whose set is A: the root, unless its namespaces were unreadable (pid 1 on
+// a host where init holds more capabilities than we do).
+pid_t FirstOfSetA(const View& view) {
+  for (const auto& n : view.nodes)
+    if (n.set == 0) return n.pid;
+  return 0;
+}
+
 std::string Label(const Node& n) {
   std::string s = n.comm + "(" + std::to_string(n.pid) + ")";
   if (n.state == 'Z') s += " <zombie>";
@@ -133,8 +141,7 @@ std::string RenderTerminal(const View& view, bool colour) {
     else
       out += prefix + text + "\n";
   }
-  out += "\nnamespace sets (A is the set of the root, pid " +
-         (view.nodes.empty() ? std::string("?") : std::to_string(view.nodes[0].pid)) + "):\n";
+  out += "\nnamespace sets (A is the set of pid " + std::to_string(FirstOfSetA(view)) + "):\n";
   std::vector<narrate::Row> rows;
   for (size_t i = 0; i < view.sets.size(); ++i) {
     narrate::Row r;
@@ -223,7 +230,7 @@ std::string RenderSvg(const View& view, const std::string& title) {
   std::snprintf(buf, sizeof buf,
                 "  <text x=\"%d\" y=\"%d\" class=\"h\">namespace sets: inode of each "
                 "/proc/PID/ns link (bold: differs from A, the set of pid %d)</text>\n",
-                kLeft, ly, view.nodes.empty() ? 0 : view.nodes[0].pid);
+                kLeft, ly, FirstOfSetA(view));
   legend += buf;
   ly += kLegendRow;
   std::snprintf(buf, sizeof buf, "  <text x=\"%d\" y=\"%d\" class=\"k\">set</text>\n", kLeft,

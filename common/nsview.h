@@ -57,7 +57,8 @@ View Build(const std::map<pid_t, proctree::Proc>& procs, pid_t root,
            const Reader& read = ns::Read);
 
 // A tree like `pstree -p`, each line tagged with its set's letter (A = the root's
-// set) and, with colour, painted in the set's colour; then a legend with the inodes.
+// set, or the first readable process's) and, with colour, painted in the set's
+// colour; then a legend with the inodes.
 std::string RenderTerminal(const View& view, bool colour);
 
 // An SVG: one box per process, indented under its parent, filled with the colour of

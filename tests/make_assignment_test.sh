@@ -154,5 +154,17 @@ msg=$("$gen" --source "$src" 2 "$tmp/bad2" 2>&1 || true)
 check "nested regions are refused ($msg)" grep -q 'common/bad.cc:2: solution regions cannot nest' <<<"$msg"
 rm "$src/common/bad.cc"
 
+# tests/grading/modules.txt assigns whole files to labs; a wrong entry that would take
+# lab 02's own binary away is refused, naming the chain.
+printf 'common/core.* 2\n' >"$src/tests/grading/modules.txt"
+"$gen" --source "$src" 1 "$tmp/mod" >/dev/null
+check "a module listed for lab 02 is absent from lab 01's tree" test ! -e "$tmp/mod/common/core.cc"
+check "...with the rules that use it" bash -c "! grep -q '02_b\|\"core\"' '$tmp/mod/labs/BUILD' '$tmp/mod/common/BUILD'"
+printf 'common/core.* 3\n' >"$src/tests/grading/modules.txt"
+msg=$("$gen" --source "$src" 2 "$tmp/mod2" 2>&1 || true)
+check "a module table that strips lab 02's binary is refused ($msg)" \
+  grep -q "lab 02 would lose //labs:02_b: //labs:02_b <- //common:core <- uses common/core.cc, of lab 3" <<<"$msg"
+rm "$src/tests/grading/modules.txt"
+
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

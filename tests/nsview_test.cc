@@ -80,7 +80,7 @@ TEST(NsviewTest, TerminalTreeTagsEachProcessWithItsSet) {
       "│ └─sleep(12) B\n"
       "└─cat(13) ?\n";
   EXPECT_EQ(out.substr(0, tree.size()), tree) << out;
-  EXPECT_NE(out.find("namespace sets (A is the set of the root, pid 10)"), std::string::npos);
+  EXPECT_NE(out.find("namespace sets (A is the set of pid 10)"), std::string::npos);
   // The legend marks set B, which differs from A.
   EXPECT_TRUE(testutil::HasLine(out,
                                 "* B    100     101  102  103  301  105   106   201"))
@@ -111,6 +111,18 @@ TEST(NsviewTest, SvgHasABoxPerProcessAndALegendPerSet) {
   EXPECT_NE(svg.find("stroke-dasharray"), std::string::npos) << "unreadable box";
   EXPECT_NE(svg.find("class=\"b\">201<"), std::string::npos) << "B's uts in bold";
   EXPECT_NE(svg.find(">05_pid<"), std::string::npos);
+}
+
+TEST(NsviewTest, UnreadableRootLeavesSetAToTheFirstReadableProcess) {
+  // As with pid 1 on a host whose init holds capabilities we lack.
+  View v = Build(FakeTree(), 10, [](pid_t pid) -> ns::Identity {
+    if (pid == 10) throw SysError(EACCES, "readlink", "/proc/10/ns/uts");
+    return FakeRead(pid);
+  });
+  EXPECT_EQ(v.nodes[0].set, -1);
+  EXPECT_EQ(v.nodes[1].set, 0);
+  EXPECT_TRUE(v.nodes[1].differs.empty());  // nothing to compare with
+  EXPECT_NE(RenderTerminal(v, false).find("A is the set of pid 11"), std::string::npos);
 }
 
 TEST(NsviewTest, UnknownRootIsAUsageError) {
