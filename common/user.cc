@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,6 +106,10 @@ void WriteMapsFromParent(pid_t child, uid_t outside_uid, gid_t outside_gid) {
 }
 
 void SetupInChild() {
+  // Changing our effective ids clears the parent-death signal (prctl(2)): remember
+  // it, to arm it again afterwards, or a SIGKILLed lab would leave us running.
+  int pdeathsig = 0;
+  Check(prctl(PR_GET_PDEATHSIG, &pdeathsig), "prctl", "PR_GET_PDEATHSIG");
   // Clear the supplementary groups we inherited (they are unmapped: "nogroup"
   // inside). Refused when setgroups is "deny", which is what it is for.
   if (setgroups(0, nullptr) < 0 && errno != EPERM) Check(-1, "setgroups", "[]");
@@ -114,6 +119,10 @@ void SetupInChild() {
   Check(setresgid(0, 0, 0), "setresgid", "0");
   narrate::Syscall("setresuid", "0, 0, 0");
   Check(setresuid(0, 0, 0), "setresuid", "0");
+  if (pdeathsig != 0) {
+    narrate::Syscall("prctl", "PR_SET_PDEATHSIG, " + std::to_string(pdeathsig) + " (again)");
+    Check(prctl(PR_SET_PDEATHSIG, pdeathsig), "prctl", "PR_SET_PDEATHSIG");
+  }
 }
 
 uid_t DefaultOutsideUid() { return geteuid() == 0 ? 65534 : geteuid(); }

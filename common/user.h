@@ -53,7 +53,8 @@ void WriteSetgroupsFromParent(pid_t child, const std::string& value);
 
 // Runs in the child after the maps are written: setgroups([]) when allowed, then
 // setresgid(0,0,0) and setresuid(0,0,0) — become root of the namespace, so that
-// files it creates and `id` show uid 0 inside.
+// files it creates and `id` show uid 0 inside. The id change clears
+// PR_SET_PDEATHSIG; it is armed again.
 void SetupInChild();
 
 // The outside uid/gid the lab maps root to when --uid/--gid are not given: 65534

@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -78,6 +79,22 @@ TEST(UserTest, ChildIsRootInsideAndNobodyOutside) {
   EXPECT_EQ(st.st_gid, 65534u);
   unlink(file.c_str());
   rmdir(dir.c_str());
+}
+
+// setresuid clears the parent-death signal; SetupInChild must arm it again, or a
+// SIGKILLed lab would leave its sandbox running.
+TEST(UserTest, SetupInChildKeepsTheParentDeathSignal) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  process::Child child = process::Clone({CLONE_NEWUSER}, [] {
+    int before = 0, after = 0;
+    prctl(PR_GET_PDEATHSIG, &before);
+    SetupInChild();
+    prctl(PR_GET_PDEATHSIG, &after);
+    return before == SIGKILL && after == SIGKILL ? 0 : 80;
+  });
+  WriteMapsFromParent(child.pid(), 65534, 65534);
+  child.Go();
+  EXPECT_EQ(child.Wait().ShellCode(), 0);
 }
 
 TEST(UserTest, SecondMapWriteIsEpermNamingTheFile) {
