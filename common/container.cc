@@ -441,6 +441,9 @@ state::Record Prepare(const Spec& in) {
 
 int Run(const Spec& spec, const state::Record& record) {
   const std::string shim_bin = shim::FindBinary();
+  // Pin the state directory for everything forked from here: after SetupInChild the
+  // init's euid is 0 (of its user namespace), and Base() would pick root's default.
+  setenv("NSLAB_STATE_DIR", state::Base().c_str(), 1);
   Pipe ready = MakePipe();
   std::fflush(stdout);
   std::fflush(stderr);

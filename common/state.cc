@@ -83,7 +83,7 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 }
 
 int RemoveOne(const char* path, const struct stat*, int type, struct FTW*) {
-  int r = (type == FTW_DP) ? rmdir(path) : unlink(path);
+  int r = (type == FTW_DP || type == FTW_DNR) ? rmdir(path) : unlink(path);
   if (r < 0 && errno != ENOENT)
     std::fprintf(stderr, "%s: removing \"%s\": %s\n", ProgramName().c_str(), path,
                  std::strerror(errno));
@@ -119,8 +119,12 @@ Lock Lock::Shared(const std::string& dir) { return MakeLock(dir, LOCK_SH); }
 
 std::string Base() {
   const char* env = std::getenv("NSLAB_STATE_DIR");
-  std::string base = (env != nullptr && *env != '\0') ? env : "/run/nslab";
-  return base;
+  if (env != nullptr && *env != '\0') return env;
+  if (geteuid() == 0) return "/run/nslab";
+  // Rootless: /run/nslab is root's. The user's runtime directory, as podman does.
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg != nullptr && *xdg != '\0') return std::string(xdg) + "/nslab";
+  return "/tmp/nslab-" + std::to_string(geteuid());
 }
 
 std::string Dir(const std::string& id) { return Base() + "/" + id; }
@@ -439,6 +443,9 @@ void CreateDir(Record& r) {
 void RemoveDir(const std::string& id) {
   ValidateId(id);  // never let a bad id turn this into "rm -rf /run/nslab/.."
   const std::string dir = Dir(id);
+  // overlayfs leaves work/work with mode 000: root walks in anyway, a rootless
+  // owner must open it up first.
+  chmod((dir + "/work/work").c_str(), 0700);
   // FTW_MOUNT: never descend into another filesystem; a mount left here makes
   // rmdir fail with EBUSY, which is reported instead of emptying what is mounted.
   nftw(dir.c_str(), RemoveOne, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);

@@ -32,7 +32,8 @@
 
 namespace nslab::state {
 
-// $NSLAB_STATE_DIR, else /run/nslab (created on first use, mode 0711).
+// $NSLAB_STATE_DIR, else /run/nslab for root; for other users $XDG_RUNTIME_DIR/nslab,
+// else /tmp/nslab-UID (created on first use, mode 0711).
 std::string Base();
 // Base()/<id>.
 std::string Dir(const std::string& id);

@@ -120,7 +120,16 @@ bool IsDir(const std::string& path) {
 
 std::string Base() {
   const char* env = std::getenv("NSLAB_IMAGE_DIR");
-  return (env != nullptr && *env != '\0') ? env : "/var/lib/nslab";
+  if (env != nullptr && *env != '\0') return env;
+  if (geteuid() == 0) return "/var/lib/nslab";
+  // Rootless: a store of the user's own ($XDG_DATA_HOME, ~/.local/share, as podman).
+  const char* data = std::getenv("XDG_DATA_HOME");
+  if (data != nullptr && *data != '\0') return std::string(data) + "/nslab";
+  const char* home = std::getenv("HOME");
+  struct stat st;
+  if (home != nullptr && *home != '\0' && stat(home, &st) == 0 && st.st_uid == geteuid())
+    return std::string(home) + "/.local/share/nslab";
+  return "/tmp/nslab-images-" + std::to_string(geteuid());
 }
 
 std::string ImageDir(const std::string& name) { return Base() + "/images/" + name; }

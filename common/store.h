@@ -24,7 +24,8 @@
 
 namespace nslab::store {
 
-// $NSLAB_IMAGE_DIR, else /var/lib/nslab.
+// $NSLAB_IMAGE_DIR, else /var/lib/nslab for root; for other users
+// $XDG_DATA_HOME/nslab, ~/.local/share/nslab, else /tmp/nslab-images-UID.
 std::string Base();
 // Base()/images/<name>.
 std::string ImageDir(const std::string& name);

@@ -396,6 +396,50 @@ TEST_F(Lab11Test, UserNamespaceMapsRootToNobody) {
   EXPECT_TRUE(std::regex_match(lines[1], std::regex(R"(\s*0\s+65534\s+1)"))) << lines[1];
 }
 
+// Rootless: an ordinary user (65534 here) runs a container with --user --net none;
+// state and images go to directories of its own. The binaries and the image are
+// copied where that user can read them (Bazel's output base is root's, mode 0700).
+TEST_F(Lab11Test, RootlessWithUserNamespaceAndNoNetwork) {
+  if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs setpriv (util-linux)";
+  const std::string dir = base_ + "/rootless";
+  const std::string rf = dir + "/runfiles/nslab";
+  ASSERT_EQ(testutil::Run({"mkdir", "-p", dir + "/bin", rf + "/images"}).exit_code, 0);
+  ASSERT_EQ(testutil::Run({"cp", "-L", Bin(), testutil::LabPath("nslab-shim"), dir + "/bin/"})
+                .exit_code, 0);
+  ASSERT_EQ(testutil::Run({"cp", "-L", testutil::Runfile("images/busybox.tar"),
+                           rf + "/images/"}).exit_code, 0);
+  ASSERT_EQ(testutil::Run({"chmod", "-R", "a+rX", base_}).exit_code, 0);
+  ASSERT_EQ(testutil::Run({"chown", "65534:65534", dir}).exit_code, 0);
+  auto as_nobody = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"setpriv", "--reuid=65534", "--regid=65534",
+                                     "--clear-groups", "env", "-i", "PATH=/usr/bin:/bin",
+                                     "HOME=/nonexistent", "RUNFILES_DIR=" + dir + "/runfiles",
+                                     "NSLAB_STATE_DIR=" + dir + "/run",
+                                     "NSLAB_IMAGE_DIR=" + dir + "/lib", dir + "/bin/11_container"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testutil::Run(argv);
+  };
+  // Without --user, or with the bridge, it says what is missing.
+  EXPECT_EQ(as_nobody({"run", "--rm", "--net", "none", "busybox", "true"}).exit_code, 125);
+  EXPECT_EQ(as_nobody({"run", "--rm", "--user", "busybox", "true"}).exit_code, 125);
+  RunResult r = as_nobody({"run", "--rm", "--user", "--net", "none", "busybox", "sh", "-c",
+                           "id -u; cat /proc/self/uid_map"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = Lines(r.out);
+  ASSERT_GE(lines.size(), 2u) << r.out;
+  EXPECT_EQ(lines[0], "0");
+  EXPECT_TRUE(std::regex_match(lines[1], std::regex(R"(\s*0\s+65534\s+1)"))) << lines[1];
+  // Detached, exec, rm: the whole lifecycle, and nothing left in its state dir.
+  RunResult d = as_nobody({"run", "-d", "-t", "--user", "--net", "none", "busybox"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  std::string id = Lines(d.out)[0];
+  RunResult ps = as_nobody({"exec", id, "ps"});
+  EXPECT_EQ(ps.exit_code, 0) << ps.err;
+  EXPECT_TRUE(std::regex_search(ps.out, std::regex(R"(\n\s*1 root\s+sh\n)"))) << ps.out;
+  EXPECT_EQ(as_nobody({"rm", "-f", id}).exit_code, 0);
+  EXPECT_TRUE(Lines(testutil::Run({"ls", "-A", dir + "/run"}).out).empty());
+}
+
 TEST_F(Lab11Test, PrivilegedKeepsEveryCapability) {
   auto capeff = [](bool privileged) {
     std::vector<std::string> args = {"run", "--rm", "--net", "none"};
