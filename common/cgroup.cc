@@ -192,7 +192,7 @@ void RemoveDir(const std::string& dir) {
   if (Fake().before_rmdir) Fake().before_rmdir(dir);
   const int64_t deadline = MonotonicMs() + kEmptyTimeoutMs;
   for (;;) {
-    narrate::Syscall("rmdir", dir);
+    narrate::Syscall("rmdir", "\"" + dir + "\"");
     if (rmdir(dir.c_str()) == 0) return;
     int err = errno;
     if (err == ENOENT) return;
@@ -625,6 +625,11 @@ void ScopedCgroup::Destroy() {
       break;
     }
     if (left.empty()) break;
+    if (std::find(left.begin(), left.end(), getpid()) != left.end()) {
+      // Never kill ourselves: a caller that moved itself in must move out first.
+      keep(SysError(EBUSY, "rmdir", name_, "this process itself is inside the cgroup"));
+      break;
+    }
     if (MonotonicMs() > deadline) {
       keep(SysError(EBUSY, "kill", name_, "processes keep appearing in the cgroup"));
       break;
