@@ -93,6 +93,13 @@ TEST(Lab04Test, ChildHasOwnUtsNamespaceOnly) {
   EXPECT_EQ(bg.Finish().exit_code, 128 + SIGKILL);
 }
 
+TEST(Lab04Test, HelpDocumentsTheFlags) {
+  auto r = testutil::RunLab("04_uts", {"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--hostname"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("-v,--verbose"), std::string::npos) << r.out;
+}
+
 TEST(Lab04Test, PropagatesExitStatus) {
   if (!testutil::IsRoot()) GTEST_SKIP() << "needs root";
   EXPECT_EQ(testutil::RunLab("04_uts", {"--", "sh", "-c", "exit 7"}).exit_code, 7);

@@ -158,6 +158,24 @@ TEST_F(Lab06Test, RefusesBadRootfs) {
   ExpectCleanedUp();
 }
 
+TEST_F(Lab06Test, VerboseNarratesEveryMount) {
+  auto r = testutil::RunLab("06_mount", {"-v", "--", "true"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");  // narration goes to stderr in command mode
+  EXPECT_NE(r.err.find("mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\"devpts\", MS_NOSUID|MS_NOEXEC, \"newinstance"), std::string::npos);
+  EXPECT_NE(r.err.find("pivot_root(\".\", \".\")"), std::string::npos);
+  EXPECT_NE(r.err.find("umount2(\".\", MNT_DETACH)"), std::string::npos);
+  ExpectCleanedUp();
+}
+
+TEST_F(Lab06Test, HelpDocumentsTheFlags) {
+  auto r = testutil::RunLab("06_mount", {"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* flag : {"--hostname", "--rootfs", "--pitfall", "-v,--verbose"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+}
+
 TEST_F(Lab06Test, PitfallsShowTheKernelsErrors) {
   for (const char* p : {"shared", "not-a-mount-point"}) {
     auto r = testutil::RunLab("06_mount", {"--pitfall", p, "--", "true"});
