@@ -423,7 +423,10 @@ std::vector<Finding> CheckCgroups(const Host& host) {
       if (!Exists(dir))
         out.push_back(Fail(check, where + " does not exist", "check the mount", {10}));
       else if (access(dir.c_str(), W_OK) != 0)
-        out.push_back(Fail(check, where + " is not writable by you", "run as root", {10}));
+        out.push_back(Fail(check, where + " is not writable by you",
+                           "run as root, or have root chown that directory to you "
+                           "(v1 delegation)",
+                           {10}));
       else
         out.push_back(Ok(check, where));
       continue;
