@@ -604,9 +604,15 @@ void ScopedCgroup::Destroy() {
   //    no such file: SIGKILL each pid listed in cgroup.procs, and again for any that
   //    a fork bomb made in between, until the list stays empty.
   bool kernel_kill = false;
+  bool self_inside = false;
+  try {
+    std::vector<pid_t> inside = Pids();
+    self_inside = std::find(inside.begin(), inside.end(), getpid()) != inside.end();
+  } catch (const SysError&) {
+  }
   for (const auto& n : nodes_) {
     std::string kill_file = Join(n.dir, "cgroup.kill");
-    if (n.version == 2 && Exists(kill_file)) {
+    if (n.version == 2 && !self_inside && Exists(kill_file)) {
       try {
         WriteControl(kill_file, "1");
         kernel_kill = true;
