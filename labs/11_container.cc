@@ -215,8 +215,12 @@ int main(int argc, char** argv) {
   run->add_flag("--user", spec.user, "A user namespace: root inside is 65534 outside");
   run->add_flag("--privileged", spec.security.privileged,
                 "No capability drop, no seccomp filter, no masked paths");
-  run->add_option("--cap-add", spec.security.cap_add, "Add a capability (NET_ADMIN, ...)");
-  run->add_option("--cap-drop", spec.security.cap_drop, "Drop a capability (or ALL)");
+  // One name per flag (repeat the flag for more): `--cap-add NET_ADMIN busybox` must
+  // not take "busybox" for a capability.
+  run->add_option("--cap-add", spec.security.cap_add, "Add a capability (NET_ADMIN, ...; repeatable)")
+      ->allow_extra_args(false);
+  run->add_option("--cap-drop", spec.security.cap_drop, "Drop a capability (or ALL; repeatable)")
+      ->allow_extra_args(false);
   run->add_option("--rootfs", spec.rootfs_dir,
                   "Run this unpacked root filesystem as is; then every positional "
                   "argument is the command");
