@@ -88,6 +88,12 @@ class Container {
   pid_t InitPid() const;
   // `rm -f`, once; returns its result.
   testutil::RunResult Remove();
+  // Gives up ownership: the container stays; returns its id.
+  std::string Release() {
+    std::string id = std::move(id_);
+    id_.clear();
+    return id;
+  }
 
  private:
   std::string id_;
