@@ -528,6 +528,29 @@ TEST(CgroupFakeTest, V1WritesLimitsAndCountersInEachHierarchy) {
   for (const auto& d : {mem, pids, cpu}) EXPECT_FALSE(IsDir(d)) << d;
 }
 
+TEST(CgroupFakeTest, CleanupNeverKillsTheCallerItself) {
+  TempDir t;
+  MakeV2Tree(t.path());
+  FakeCgroupfs fake(2);
+  Layout l = Detect(t.path() + "/sys", t.path() + "/proc_self_cgroup");
+  const std::string dir = t.path() + "/sys/user.slice/s.scope/nslab-test";
+  fake.procs_files = {dir + "/cgroup.procs"};
+  ScopedCgroup cg = Create(l, "nslab-test", Limits{});
+  cg.AddProcess(getpid());
+  // Look at cgroup.kill just before the fake rmdir empties the directory.
+  std::string kill_written = "?";
+  FakeKernel k;
+  k.before_rmdir = [&](const std::string& d) {
+    if (d == dir) kill_written = Get(d + "/cgroup.kill");
+    (void)!std::system(("find '" + d + "' -maxdepth 1 -type f -delete").c_str());
+  };
+  k.kill_process = [&](pid_t pid) { fake.killed.insert(pid); };
+  SetFakeKernelForTesting(k);
+  EXPECT_THROW(cg.Destroy(), SysError);
+  EXPECT_TRUE(fake.killed.empty());
+  EXPECT_EQ(kill_written, "");  // cgroup.kill was not written either
+}
+
 TEST(CgroupFakeTest, FailedCreateLeavesNothing) {
   TempDir t;
   MakeV1Tree(t.path());
