@@ -283,6 +283,71 @@ void BM_OverlayMount(benchmark::State& state) {
 }
 BENCHMARK(BM_OverlayMount)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
+// The other end of an overlay: a child mounts one in its own mount namespace and
+// exits; timed from its last word to waitpid's return. Dropping the namespace
+// unmounts the overlay, and unmounting an overlay syncs its upper filesystem — when
+// that is the host's disk (range(0) = 1: upper in RunBase(), /run/nslab, as lab 11
+// does), sync_filesystem writes back that whole filesystem, other programs' dirty
+// data included, before the parent hears of the exit. The `volatile` mount option
+// (range(1) = 1) skips that sync; a tmpfs upper (range(0) = 0) makes it cheap.
+void BM_OverlayExit(benchmark::State& state) {
+  if (!Ready(state)) return;
+  const bool on_disk = state.range(0) != 0, volatile_opt = state.range(1) != 0;
+  std::string base = on_disk ? rootfs::RunBase() + "/primitives-" + std::to_string(getpid())
+                             : world.Fresh("ovlexit");
+  state.SetLabel(std::string(on_disk ? "upper on " + rootfs::RunBase() : "upper on tmpfs") +
+                 (volatile_opt ? ", volatile" : ""));
+  MakeDir(rootfs::RunBase());
+  rootfs::RunDir owner(base);  // removed when done, also on disk
+  MakeDir(base);
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (const char* d : {"/upper", "/work", "/merged"}) MakeDir(base + d);
+    int fds[2];
+    Check(pipe2(fds, O_CLOEXEC), "pipe2", "overlay exit");
+    UniqueFd rd(fds[0]), wr(fds[1]);
+    // A plain fork: process::Child::Go() would wait for the child's end, the very
+    // thing timed here.
+    pid_t pid = Check(fork(), "fork", "overlay exit");
+    if (pid == 0) {
+      process::RunInChild([&] {
+        Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS");
+        mount::MakePrivateInChild();
+        mount::Mount("overlay", base + "/merged", "overlay", 0,
+                     "lowerdir=" + world.image_dir + ",upperdir=" + base + "/upper,workdir=" +
+                         base + "/work" + (volatile_opt ? ",volatile" : ""));
+        // Something written, as a container's first steps write.
+        UniqueFd f(Check(open((base + "/merged/tmp/x").c_str(),
+                              O_WRONLY | O_CREAT | O_CLOEXEC, 0644), "open", "tmp/x"));
+        if (write(f.Get(), "x", 1) != 1) return 1;
+        f.Reset();
+        char c = 'x';
+        return write(wr.Get(), &c, 1) == 1 ? 0 : 1;
+      });
+    }
+    wr.Reset();
+    char c;
+    bool ok = read(rd.Get(), &c, 1) == 1;
+    auto t0 = Clock::now();
+    process::ExitStatus st = process::WaitPid(pid);
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - t0).count());
+    if (!ok || st.ShellCode() != 0) {
+      state.SkipWithError("child failed");
+      return;
+    }
+    // A fresh upper and work for the next container.
+    for (const char* d : {"/upper", "/work", "/merged"}) rootfs::RunDir(base + d).Reset();
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_OverlayExit)
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->UseManualTime()
+    ->Iterations(kSlowRuns * 5)
+    ->Unit(benchmark::kMicrosecond);
+
 // ---- inside the child: pivot_root, /proc, /dev, /sys, the whole lab 06 recipe ------
 
 // A child in new mount (+pid) namespaces whose setup makes / private and binds the
