@@ -200,6 +200,9 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
   Resources res;
   int code = 0;
   try {
+    r.shim_pid = getpid();  // the engine now, the shim after its execve
+    r.shim_start = state::StartTime(r.shim_pid);
+    state::Save(r);
     Stdio io = MakeStdio(r.tty, r.interactive);
     int flags = CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID;
     if (r.user) flags |= CLONE_NEWUSER;
@@ -249,8 +252,6 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     }
     r.pid = child.pid();
     r.pid_start = state::StartTime(child.pid());
-    r.shim_pid = getpid();  // execve keeps the pid: this is the shim's pid too
-    r.shim_start = state::StartTime(getpid());
     r.started = state::Now();
     state::Save(r);
 
@@ -418,6 +419,10 @@ state::Record Prepare(const Spec& in) {
   if (!spec.cpus.empty()) limits.cpus = cgroup::ParseCpus(spec.cpus);
   r.limits = limits.Describe();
   r.created = state::Now();
+  // Until the engine takes over, the creating CLI answers for the record: if it dies
+  // here, ps says "unknown", not "created" forever.
+  r.creator_pid = getpid();
+  r.creator_start = state::StartTime(r.creator_pid);
   state::CreateDir(r);
   try {
     const std::string dir = state::Dir(r.id);

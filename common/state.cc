@@ -246,9 +246,11 @@ std::string Status(const Record& r) {
     // The init is gone: ended (the shim is writing it down) or lost with its shim.
     return Alive(r.shim_pid, r.shim_start) ? kExited : kUnknown;
   }
-  // No init yet: still being created, as long as the creating process lives.
-  if (r.shim_pid > 0 && Alive(r.shim_pid, r.shim_start)) return kCreated;
-  return r.shim_pid > 0 ? kUnknown : kCreated;
+  // No init yet: still being created, as long as the engine (or, before it, the
+  // CLI that created the record) lives.
+  if (r.shim_pid > 0) return Alive(r.shim_pid, r.shim_start) ? kCreated : kUnknown;
+  if (r.creator_pid > 0) return Alive(r.creator_pid, r.creator_start) ? kCreated : kUnknown;
+  return kCreated;
 }
 
 std::string StatusDetail(const Record& r) {
@@ -288,6 +290,8 @@ std::string Format(const Record& r) {
   num("privileged", r.privileged);
   kv("cap_add", Join(r.cap_add, ','));
   kv("cap_drop", Join(r.cap_drop, ','));
+  num("creator_pid", r.creator_pid);
+  kv("creator_start", std::to_string(r.creator_start));
   num("shim_pid", r.shim_pid);
   kv("shim_start", std::to_string(r.shim_start));
   num("pid", r.pid);
@@ -334,6 +338,8 @@ Record Parse(const std::string& text) {
     else if (k == "privileged") r.privileged = i64() != 0;
     else if (k == "cap_add") r.cap_add = Split(v, ',');
     else if (k == "cap_drop") r.cap_drop = Split(v, ',');
+    else if (k == "creator_pid") r.creator_pid = static_cast<pid_t>(i64());
+    else if (k == "creator_start") r.creator_start = u64();
     else if (k == "shim_pid") r.shim_pid = static_cast<pid_t>(i64());
     else if (k == "shim_start") r.shim_start = u64();
     else if (k == "pid") r.pid = static_cast<pid_t>(i64());

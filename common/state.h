@@ -62,6 +62,8 @@ struct Record {
   bool tty = false, interactive = false, remove = false, user = false;
   bool privileged = false;
   std::vector<std::string> cap_add, cap_drop;
+  pid_t creator_pid = 0;             // the CLI that created it (only for Status)
+  uint64_t creator_start = 0;
   pid_t shim_pid = 0;                // the monitor; also the engine before it execs
   uint64_t shim_start = 0;           // its start time (clock ticks since boot)
   pid_t pid = 0;                     // the container's init, as the host sees it

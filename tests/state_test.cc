@@ -165,6 +165,11 @@ TEST_F(StateTest, LoadOfAMissingContainerIs125) {
 TEST_F(StateTest, StatusIsCheckedAgainstProcesses) {
   state::Record r = NewRecord("s");
   EXPECT_EQ(state::Status(r), state::kCreated);  // nothing started yet
+  r.creator_pid = getpid();
+  r.creator_start = state::StartTime(getpid());
+  EXPECT_EQ(state::Status(r), state::kCreated);  // its creator is still at work
+  r.creator_start += 1;
+  EXPECT_EQ(state::Status(r), state::kUnknown);  // ...or is gone: never "created" forever
 
   // A live "init" and "shim": this test process.
   r.pid = r.shim_pid = getpid();
