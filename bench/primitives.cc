@@ -49,7 +49,9 @@
 #include "common/rootfs.h"
 #include "common/seccomp.h"
 #include "common/security.h"
+#include "common/state.h"
 #include "common/store.h"
+#include "common/user.h"
 
 namespace nslab::bench {
 namespace {
@@ -521,6 +523,53 @@ void BM_VethAttachToBridge(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_VethAttachToBridge)->UseManualTime()->Iterations(kChildRuns)->Unit(benchmark::kMicrosecond);
+
+// ---- user namespace and container state ----------------------------------------------
+
+// Parent side of lab 09: uid_map, setgroups and gid_map of a child in a new user
+// namespace (root inside = 65534 outside).
+void BM_UserNsMaps(benchmark::State& state) {
+  if (!Ready(state)) return;
+  process::CloneOptions opts;
+  opts.flags = CLONE_NEWUSER;
+  opts.forward_signals = false;
+  for (auto _ : state) {
+    process::Child child = process::Clone(opts, [] { return 0; });
+    auto t0 = Clock::now();
+    user::WriteMapsFromParent(child.pid(), 65534, 65534);
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - t0).count());
+    child.Go();
+    child.Wait();
+  }
+}
+BENCHMARK(BM_UserNsMaps)->UseManualTime()->Iterations(kChildRuns)->Unit(benchmark::kMicrosecond);
+
+// Lab 11's bookkeeping: state::CreateDir (lock, name check, mkdir, first record), one
+// more Save (the engine's), RemoveDir — in a state directory on a tmpfs
+// (range(0) = 0) or on /run's filesystem (range(0) = 1), where lab 11 keeps it.
+void BM_StateCreateSaveRemove(benchmark::State& state) {
+  if (!Ready(state)) return;
+  const bool on_disk = state.range(0) != 0;
+  const std::string base = on_disk ? rootfs::RunBase() + "/primitives-state-" +
+                                         std::to_string(getpid())
+                                   : world.base + "/state";
+  state.SetLabel(on_disk ? "state in " + rootfs::RunBase() : "state on tmpfs");
+  MakeDir(rootfs::RunBase());
+  rootfs::RunDir owner(base);
+  Check(setenv("NSLAB_STATE_DIR", base.c_str(), 1), "setenv", "NSLAB_STATE_DIR");
+  for (auto _ : state) {
+    state::Record r;
+    r.id = state::NewId();
+    r.name = r.id;
+    r.command = {"/bin/true"};
+    state::CreateDir(r);
+    r.pid = getpid();
+    state::Save(r);
+    state::RemoveDir(r.id);
+  }
+  unsetenv("NSLAB_STATE_DIR");
+}
+BENCHMARK(BM_StateCreateSaveRemove)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // ---- cgroups (beneath our own cgroup) -----------------------------------------------
 
