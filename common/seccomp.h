@@ -15,7 +15,7 @@
 // Read: seccomp(2), seccomp_init(3), seccomp_rule_add(3), seccomp_export_pfc(3),
 // /proc/PID/status (Seccomp: 2 = filter mode), Docker's "Seccomp security profiles".
 //
-//   seccomp::Options opts{.allow_sys_admin = false};
+//   seccomp::Options opts;                  // allow_sys_admin = false
 //   seccomp::LoadInChild(opts);     // needs no_new_privs (or CAP_SYS_ADMIN) first
 //   keyctl(...) == -1 && errno == EPERM;
 #ifndef NSLAB_COMMON_SECCOMP_H_

@@ -16,7 +16,8 @@
 // module. Read: capabilities(7), prctl(2) PR_SET_NO_NEW_PRIVS, seccomp(2),
 // seccomp_rule_add(3), proc(5), close_range(2), openat2(2); docs/security.md.
 //
-//   security::Profile profile{.privileged = false, .cap_add = {"NET_ADMIN"}};
+//   security::Profile profile;                    // --cap-add NET_ADMIN:
+//   profile.cap_add = {"NET_ADMIN"};
 //   security::ValidateProfile(profile);           // in the CLI, before anything exists
 //   ...                                           // in the container's init:
 //   security::MaskPathsInChild(profile);          // after /proc and /sys are mounted
@@ -86,15 +87,18 @@ void SetNonDumpableInChild();
 // symlink in the image. MaskPathsInChild calls it first.
 void CheckProcInChild();
 
-// The effective capability names for a profile, sorted ("CAP_CHOWN", ...); empty
-// means "all" when privileged (see Describe).
+// The effective capability names for a profile, in capability-number order
+// ("CAP_CHOWN", ...); empty means "all" when privileged (see Describe).
 std::vector<std::string> EffectiveCapabilities(const Profile& profile);
 
 // Human-readable lines for `inspect` and the docs:
-//   capabilities: CAP_AUDIT_WRITE CAP_CHOWN ... (14)
+//   privileged: no
+//   capabilities: CAP_CHOWN CAP_DAC_OVERRIDE ... CAP_SETFCAP (14)
 //   no_new_privs: on
-//   seccomp: filter (docker-like, 30 rules)
-//   masked paths: 12, read-only paths: 5
+//   seccomp: filter, 48 rules, default allow (docker-like)
+//   masked paths: /proc/acpi /proc/asound ...
+//   read-only paths: /proc/bus /proc/fs /proc/irq /proc/sys /proc/sysrq-trigger
+//   fds >= 3: closed at execve
 std::vector<std::string> Describe(const Profile& profile);
 
 }  // namespace nslab::security
