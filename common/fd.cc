@@ -1,5 +1,6 @@
 #include "common/fd.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -51,6 +52,23 @@ void WriteFile(const std::string& path, std::string_view data) {
     n = write(fd.Get(), data.data(), data.size());
   } while (n < 0 && errno == EINTR);
   Check(n, "write", path);
+}
+
+std::string TrimNewlines(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = CheckPtr(opendir(dir.c_str()), "opendir", dir);
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") out.push_back(name);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 void WriteAll(int fd, std::string_view data, std::string_view what) {

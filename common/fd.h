@@ -12,6 +12,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace nslab {
 
@@ -58,6 +59,10 @@ UniqueFd Open(const std::string& path, int flags, int mode = 0644);
 // Whole-file helpers for /proc and /sys files (short, text).
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, std::string_view data);
+// The text without its trailing newlines: ReadFile("/proc/1/comm") ends in one.
+std::string TrimNewlines(std::string s);
+// The names in a directory, sorted, without "." and ".."; throws SysError naming it.
+std::vector<std::string> ListDir(const std::string& dir);
 
 // write(2)/read(2) loops that retry on EINTR and partial transfers.
 void WriteAll(int fd, std::string_view data, std::string_view what = "pipe");

@@ -8,6 +8,8 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -18,6 +20,7 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/narrate.h"
+#include "common/process.h"
 
 namespace nslab::ipc {
 namespace {
@@ -246,6 +249,86 @@ std::vector<std::string> ListPosixQueues(const std::string& mqueue_mount) {
   closedir(dir);
   std::sort(names.begin(), names.end());
   return names;
+}
+
+Demo::Demo(pid_t lab_pid)
+    : host_key_(DemoKey(lab_pid)),
+      sandbox_key_(host_key_ + 0x10000),  // 0x4e54....: the sandbox's
+      made_(MakePipe()),
+      looked_(MakePipe()) {}
+
+Demo::~Demo() {
+  if (observer_ > 0) waitpid(observer_, nullptr, 0);
+}
+
+void Demo::MakeHostObjects() {
+  host_objects_.push_back(CreateSysVQueue(host_key_));
+  host_objects_.push_back(CreateSysVShm(host_key_));
+  host_objects_.push_back(CreateSysVSem(host_key_));
+  narrate::Step("the host made a message queue, a shm segment and a semaphore set "
+                "with key " + KeyToString(host_key_));
+}
+
+void Demo::ShowInChild() {
+  made_.read.Reset();  // the observer's ends
+  looked_.write.Reset();
+  auto before = ListSysV();
+  const bool leak = Contains(before, SysVKind::kMsg, host_key_);
+  narrate::Step("/proc/sysvipc here lists " + std::to_string(before.size()) +
+                " objects: nothing with the host's key " + KeyToString(host_key_) +
+                (leak ? " (BUT IT IS HERE?!)" : ""));
+  // Released, not removed: the namespace frees them when its last process exits.
+  CreateSysVQueue(sandbox_key_).Release();
+  CreateSysVShm(sandbox_key_).Release();
+  CreateSysVSem(sandbox_key_).Release();
+  narrate::Step("made a message queue, a shared memory segment and a semaphore set "
+                "with key " + KeyToString(sandbox_key_) + "; /proc/sysvipc here:");
+  narrate::Table({"kind", "key", "id", "perms", "uid"}, Rows(ListSysV()));
+  // A fresh mqueue mount shows *this* IPC namespace's POSIX queues.
+  MountMqueueInChild("/dev/mqueue");
+  CreatePosixQueue("/nslab").Release();
+  std::string names;
+  for (const auto& n : ListPosixQueues("/dev/mqueue")) names += " " + n;
+  narrate::Step("mq_open(\"/nslab\") in a fresh mqueue mount: /dev/mqueue holds:" + names);
+  WriteAll(made_.write.Get(), "m");
+  made_.write.Reset();
+  ReadAll(looked_.read.Get());  // EOF: the host has looked
+  narrate::Step("exiting without removing anything: the IPC namespace dies with its "
+                "last process and takes every object in it along");
+}
+
+void Demo::StartHostObserver() {
+  made_.write.Reset();  // the child's ends
+  looked_.read.Reset();
+  std::fflush(stdout);
+  observer_ = Check(fork(), "fork", "observer");
+  if (observer_ == 0) process::RunInChild([&] {
+    narrate::SetRole(narrate::Role::kHost);  // it speaks for the host
+    if (ReadAll(made_.read.Get(), 1).empty()) return 0;  // the child failed first
+    std::vector<SysVObject> ours;
+    for (const auto& o : ListSysV())
+      if (o.key == host_key_ || o.key == sandbox_key_) ours.push_back(o);
+    narrate::Step("meanwhile on the host, /proc/sysvipc (what ipcs reads) has, of our keys:");
+    narrate::Table({"kind", "key", "id", "perms", "uid"}, Rows(ours));
+    bool leak = false;
+    for (const auto& o : ours) leak = leak || o.key == sandbox_key_;
+    narrate::Step(leak ? "the sandbox's objects are visible here?!"
+                       : "the sandbox's " + KeyToString(sandbox_key_) +
+                             " objects are not among them");
+    return 0;  // exiting closes `looked`: the child goes on
+  });
+  made_.read.Reset();
+  looked_.write.Reset();
+}
+
+void Demo::FinishFromParent() {
+  if (observer_ > 0) process::WaitPid(std::exchange(observer_, -1));
+  narrate::Step(std::string("the host's tables hold ") +
+                (Contains(ListSysV(), SysVKind::kMsg, sandbox_key_)
+                     ? "the sandbox's queue?!"
+                     : "no " + KeyToString(sandbox_key_) +
+                           " object: they died with the sandbox's IPC namespace") +
+                "; ours are removed as the lab exits");
 }
 
 }  // namespace nslab::ipc

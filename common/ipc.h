@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/narrate.h"
 
 namespace nslab::ipc {
@@ -121,6 +122,54 @@ class ScopedMqueue {
 ScopedMqueue CreatePosixQueue(const std::string& name);
 // Names of the queues visible in an mqueue mount ("/nslab"), sorted.
 std::vector<std::string> ListPosixQueues(const std::string& mqueue_mount);
+
+// --- The IPC demo of labs 07-10 ---
+
+// The host and the sandbox each make a message queue, a shared memory segment and
+// a semaphore set under a key of their own (host: DemoKey(lab pid); sandbox: that
+// key + 0x10000), and each looks for the other's. The lab itself waits in Go()
+// while the child runs, so a helper forked on the host looks for it while the
+// sandbox still holds its objects — what `ipcs` typed in another terminal would
+// show. Two pipes order them: the sandbox tells the observer it has made its
+// objects (`made`), then waits until the observer has looked (`looked` reaches EOF).
+//
+//   ipc::Demo demo(getpid());           // its pipes; its objects go with it
+//   demo.MakeHostObjects();             // before the clone
+//   ... in the child, last:  demo.ShowInChild();
+//   demo.StartHostObserver();           // in the parent, right after the clone
+//   child.Wait(); demo.FinishFromParent();
+class Demo {
+ public:
+  explicit Demo(pid_t lab_pid);
+  Demo(const Demo&) = delete;
+  Demo& operator=(const Demo&) = delete;
+  ~Demo();  // reaps the observer, if it was started and not yet waited for
+
+  key_t host_key() const { return host_key_; }
+  key_t sandbox_key() const { return sandbox_key_; }
+
+  // In the host: its own three objects, removed when the Demo goes out of scope.
+  void MakeHostObjects();
+  // Run by the child in its new IPC (and mount) namespace: the host's key is not in
+  // its tables; it makes its own objects (left for the kernel to free when the
+  // namespace dies) and a POSIX queue in a fresh mqueue mount at /dev/mqueue, lets
+  // the observer look, and returns once it has.
+  void ShowInChild();
+  // In the parent right after the clone: forks the observer, which waits until the
+  // sandbox has made its objects, then lists the host's tables for both keys.
+  // Closes the parent's ends of the pipes either way.
+  void StartHostObserver();
+  // In the parent after the child is reaped: waits for the observer and shows that
+  // the sandbox's objects died with its IPC namespace.
+  void FinishFromParent();
+
+ private:
+  key_t host_key_;
+  key_t sandbox_key_;
+  std::vector<ScopedSysV> host_objects_;
+  Pipe made_, looked_;  // child -> observer -> child
+  pid_t observer_ = -1;
+};
 
 }  // namespace nslab::ipc
 

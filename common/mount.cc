@@ -257,4 +257,25 @@ void MountSysReadOnlyInChild(const std::string& target) {
   }
 }
 
+int ShowRootInChild() {
+  std::string line;
+  for (const auto& name : ListDir("/")) line += name + "  ";
+  narrate::Step("ls / (the busybox image, not the host):");
+  narrate::Block(line);
+  std::string procs;
+  for (const auto& name : ListDir("/proc")) {
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    procs += name + "  " + ReadFile("/proc/" + name + "/comm");
+  }
+  narrate::Step("processes in my /proc (what ps shows):");
+  narrate::Block(procs);
+  std::vector<narrate::Row> rows;
+  for (const auto& m : ReadMountInfo())
+    rows.push_back({{m.mount_point, m.fstype, m.optional.empty() ? "private" : m.optional,
+                     m.options}});
+  narrate::Step("my mount table (/proc/self/mountinfo):");
+  narrate::Table({"mount point", "type", "propagation", "options"}, rows);
+  return 0;
+}
+
 }  // namespace nslab::mount

@@ -114,6 +114,12 @@ void SetupDevInChild(const std::string& dev_dir);
 // sandbox), falls back to a read-only bind of the host's /sys.
 void MountSysReadOnlyInChild(const std::string& target);
 
+// --- Lab 06's demo ---
+
+// Run by the sandbox after pivot_root: what it now sees — `ls /`, the processes of
+// its own /proc (what ps shows) and its mount table with each mount's propagation.
+int ShowRootInChild();
+
 }  // namespace nslab::mount
 
 #endif  // NSLAB_COMMON_MOUNT_H_

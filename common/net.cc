@@ -18,12 +18,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <memory>
 #include <utility>
 
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/narrate.h"
+#include "common/process.h"
 
 namespace nslab::net {
 namespace {
@@ -403,6 +405,29 @@ std::string AllocateAddress(const std::string& state_dir, const std::string& sub
 void ReleaseAddress(const std::string& state_dir, const std::string& cidr) {
   std::string path = state_dir + "/" + cidr.substr(0, cidr.find('/'));
   if (unlink(path.c_str()) < 0 && errno != ENOENT) Check(-1, "unlink", path);
+}
+
+void ShowLinksInChild(const std::string& when) {
+  std::vector<narrate::Row> rows;
+  for (const LinkInfo& l : ListLinks()) {
+    std::string addrs;
+    for (const auto& a : l.addresses) addrs += (addrs.empty() ? "" : " ") + a;
+    rows.push_back({{l.name, l.Up() ? "UP" : "DOWN", l.FlagsText(), addrs}});
+  }
+  narrate::Step("links in my network namespace " + when + ":");
+  narrate::Table({"link", "state", "flags", "ipv4"}, rows);
+}
+
+int PingFromChild(const std::string& addr) {
+  std::fflush(stdout);
+  pid_t pid = Check(fork(), "fork", "ping");
+  if (pid == 0) process::RunInChild([&] { return process::Exec({"ping", "-c1", "-W5", addr}); });
+  return process::WaitPid(pid).ShellCode();
+}
+
+void ShowPingFromChild(const std::string& addr, const std::string& who) {
+  narrate::Step("ping -c1 " + addr + " (" + who + "):");
+  narrate::Step(PingFromChild(addr) == 0 ? who + " answered" : "no answer from " + who);
 }
 
 }  // namespace nslab::net

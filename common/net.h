@@ -137,6 +137,20 @@ std::string AllocateAddress(const std::string& state_dir, const std::string& sub
                             const std::string& owner);
 void ReleaseAddress(const std::string& state_dir, const std::string& cidr);
 
+// --- Lab 08's demo ---
+
+// Run by the child: the links of its network namespace, with state, flags and IPv4
+// addresses, as a table headed "links in my network namespace <when>:".
+void ShowLinksInChild(const std::string& when);
+// Run by the child: ping(8) -c1 -W5 `addr` from the sandbox's root filesystem, its
+// output on our stdout; returns ping's shell code (0: an answer came back). busybox
+// ping opens a raw ICMP socket, which needs CAP_NET_RAW: root inside has it over its
+// own network namespace.
+int PingFromChild(const std::string& addr);
+// PingFromChild, narrated: "ping -c1 ADDR (<who>):", ping's output, then whether
+// <who> answered.
+void ShowPingFromChild(const std::string& addr, const std::string& who);
+
 }  // namespace nslab::net
 
 #endif  // NSLAB_COMMON_NET_H_

@@ -115,4 +115,76 @@ int RunAsInit(const process::ChildFn& program, const InitOptions& opts) {
   }
 }
 
+std::string ProcessState(pid_t host_pid) {
+  std::string status = ReadFile("/proc/" + std::to_string(host_pid) + "/status");
+  size_t at = status.find("State:\t");
+  if (at == std::string::npos) return "?";
+  at += 7;
+  return status.substr(at, status.find('\n', at) - at);
+}
+
+int ShowInitDutiesInChild(int victim_out) {
+  narrate::Step("getpid() = " + std::to_string(getpid()) + ", getppid() = " +
+                std::to_string(getppid()) + " (my parent is outside my namespace)");
+  narrate::Step("but /proc is the host's: /proc/self -> " +
+                std::to_string(PidInProcMount()) + ", /proc/1/comm = \"" +
+                TrimNewlines(ReadFile("/proc/1/comm")) +
+                "\": ps would list the host's processes (lab 06 fixes this)");
+
+  // Duty 1: an orphan. A child forks a grandchild and exits without waiting; the
+  // grandchild is reparented to us, PID 1 of the namespace, not to the host's init.
+  Pipe go = MakePipe(), told = MakePipe();
+  pid_t middle = Check(fork(), "fork");
+  if (middle == 0) process::RunInChild([&] {
+    pid_t orphan = Check(fork(), "fork");
+    if (orphan == 0) process::RunInChild([&] {
+      go.write.Reset();           // or our own copy would keep the pipe open
+      ReadAll(go.read.Get(), 1);  // EOF: our parent has gone
+      narrate::Step("orphan: my parent is now " + std::to_string(getppid()));
+      WriteAll(told.write.Get(), std::to_string(PidInProcMount()));
+      return 0;
+    });
+    narrate::Step("forked " + std::to_string(orphan) + "; exiting without waiting for it");
+    return 0;
+  });
+  process::WaitPid(middle);
+  narrate::Step("reaped my child " + std::to_string(middle) + "; its child is an orphan now");
+  go.write.Reset();  // EOF lets the orphan go on
+  told.write.Reset();
+  pid_t orphan_host = std::stoi(ReadAll(told.read.Get()));
+  siginfo_t info = {};
+  // WNOWAIT: wait until it has ended but leave it unreaped, to look at the zombie.
+  Check(waitid(P_ALL, 0, &info, WEXITED | WNOWAIT), "waitid", "P_ALL, WNOWAIT");
+  narrate::Step("the orphan " + std::to_string(info.si_pid) + " has exited; until I reap it, "
+                "the host sees /proc/" + std::to_string(orphan_host) + " as \"" +
+                ProcessState(orphan_host) + "\"");
+  for (const Reaped& r : ReapAllInChild())
+    narrate::Step("reaped " + std::to_string(r.pid) + " (" + r.status.Describe() +
+                  "): no zombie left");
+
+  // Duty 2: when PID 1 dies, the kernel SIGKILLs the rest of the namespace.
+  Pipe ready = MakePipe();
+  pid_t sleeper = Check(fork(), "fork");
+  if (sleeper == 0) process::RunInChild([&] {
+    WriteAll(victim_out, std::to_string(PidInProcMount()));
+    ready.write.Reset();
+    narrate::Step("sleeper: waiting forever in pause()");
+    pause();
+    return 0;
+  });
+  ready.write.Reset();
+  ReadAll(ready.read.Get());  // EOF: the sleeper has told the host who it is
+  narrate::Step("I exit now, leaving " + std::to_string(sleeper) + " running");
+  return 0;
+}
+
+void ShowSleeperKilledFromParent(int victim_in) {
+  std::string left = ReadAll(victim_in);
+  if (left.empty()) return;
+  narrate::Step("the sleeper (" + left + " here) is gone: kill(" + left + ", 0) says " +
+                (kill(std::stoi(left), 0) < 0 && errno == ESRCH
+                     ? "ESRCH — the kernel killed it when PID 1 exited"
+                     : "it still exists?!"));
+}
+
 }  // namespace nslab::pid

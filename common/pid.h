@@ -64,6 +64,21 @@ struct InitOptions {
 // or 128 + signal) once the program has ended. Like tini, but in-process.
 int RunAsInit(const process::ChildFn& program, const InitOptions& opts = {});
 
+// The State line of /proc/PID/status: "Z (zombie)", "S (sleeping)"; "?" when the
+// line is missing. Throws SysError when the process does not exist.
+std::string ProcessState(pid_t host_pid);
+
+// --- Lab 05's demo ---
+
+// Run by PID 1 of a new PID namespace that still uses the host's /proc: shows its
+// pids, the host's /proc, then an init's duties step by step — an orphan reparented
+// to it and left a zombie until reaped, and a sleeper left running when it exits.
+// `victim_out` is a pipe to the host: the sleeper writes its host pid there.
+int ShowInitDutiesInChild(int victim_out);
+// Run by the host after PID 1 has exited: reads the sleeper's host pid from
+// `victim_in` (nothing when the demo failed first) and shows that the kernel killed it.
+void ShowSleeperKilledFromParent(int victim_in);
+
 }  // namespace nslab::pid
 
 #endif  // NSLAB_COMMON_PID_H_

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/fd.h"
 #include "common/image.h"
 #include "common/lab.h"
 #include "common/mount.h"
@@ -146,6 +147,36 @@ void EnterInChild(const std::string& root, const Source& source) {
   mount::SetupDevInChild(root + "/dev");
   mount::MountSysReadOnlyInChild(root + "/sys");
   mount::PivotRootInChild(root);
+}
+
+void RemoveRunFromParent(RunDir& run, const std::string& mounts_before) {
+  const std::string path = run.path();
+  run.Reset();
+  struct stat sb;
+  narrate::Step(path + (stat(path.c_str(), &sb) < 0 ? " removed" : " still exists?!"));
+  narrate::Step(ReadFile("/proc/self/mountinfo") == mounts_before
+                    ? "my mount table is exactly what it was before the run"
+                    : "my mount table CHANGED during the run?!");
+}
+
+std::vector<std::string> PitfallNames() {
+  return {"shared", "not-a-mount-point", "proc-without-pidns"};
+}
+
+void ShowPitfallInChild(const std::string& name, const RunDir& run, const Source& source) {
+  mount::MakePrivateInChild();
+  if (name == "shared") {
+    narrate::Step("pitfall: making / shared again (a new peer group, in our namespace only)");
+    mount::Mount("", "/", "", MS_REC | MS_SHARED);
+    PopulateInChild(run.rootfs(), source);
+    mount::PivotRootInChild(run.rootfs());  // EINVAL: the mounts are shared
+  } else if (name == "not-a-mount-point") {
+    narrate::Step("pitfall: pivot_root into /usr of the unpacked image, a plain directory");
+    PopulateInChild(run.rootfs(), source);
+    mount::PivotRootInChild(run.rootfs() + "/usr", /*make_mount_point=*/false);  // EINVAL
+  } else {
+    narrate::Step("pitfall: no CLONE_NEWPID, so the new /proc shows the host's PID namespace");
+  }
 }
 
 }  // namespace nslab::rootfs

@@ -83,6 +83,23 @@ void PopulateInChild(const std::string& target, const Source& source);
 // pivot_root into it, chdir("/"). Labs 07-10 call this one line.
 void EnterInChild(const std::string& root, const Source& source);
 
+// Lab 06's last step, run by the host after the child is reaped: removes the per-run
+// directory now, then shows that it is gone and that our mount table is exactly
+// `mounts_before` (/proc/self/mountinfo read before the run). There is nothing to
+// unmount: every mount lived in the child's mount namespace and died with it.
+void RemoveRunFromParent(RunDir& run, const std::string& mounts_before);
+
+// --- Lab 06's --pitfall demo ---
+
+// The names --pitfall accepts: "shared", "not-a-mount-point", "proc-without-pidns".
+std::vector<std::string> PitfallNames();
+// Run by the child in its new mount namespace, before the usual recipe: makes one
+// classic mistake on purpose and lets the kernel's error (or wrong result) show —
+// pivot_root with shared mounts (EINVAL), pivot_root into a plain directory (EINVAL).
+// Returns only for proc-without-pidns, whose mistake (no CLONE_NEWPID) is the
+// caller's flags: the fresh /proc then lists the host's processes.
+void ShowPitfallInChild(const std::string& name, const RunDir& run, const Source& source);
+
 }  // namespace nslab::rootfs
 
 #endif  // NSLAB_COMMON_ROOTFS_H_

@@ -179,4 +179,14 @@ std::string ReadMap(pid_t pid, const std::string& file) {
   return out;
 }
 
+void ShowInChild() {
+  std::string map = ReadFile("/proc/self/uid_map"), status = ReadFile("/proc/self/status");
+  size_t at = status.find("CapEff:\t");
+  std::string caps = at == std::string::npos ? "?" : status.substr(at + 8, 16);
+  narrate::Step("uid " + std::to_string(getuid()) + ", gid " + std::to_string(getgid()) +
+                " inside; /proc/self/uid_map (inside outside count):");
+  narrate::Block(map);
+  narrate::Step("CapEff " + caps + ": every capability, over my namespaces only");
+}
+
 }  // namespace nslab::user

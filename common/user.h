@@ -89,6 +89,13 @@ std::string UseOwnRunDirIfUnprivileged();
 // The first line of /proc/PID/uid_map (or gid_map), spaces squeezed: "0 65534 1".
 std::string ReadMap(pid_t pid, const std::string& file = "uid_map");
 
+// --- Lab 09's demo ---
+
+// Run by the child after SetupInChild: who it is inside its user namespace (uid,
+// gid, its /proc/self/uid_map) and its effective capabilities — all of them, but
+// over the namespaces it owns only.
+void ShowInChild();
+
 }  // namespace nslab::user
 
 #endif  // NSLAB_COMMON_USER_H_

@@ -14,18 +14,12 @@
 //   bazel run //labs:06_mount -- --pitfall shared       # see --help
 //
 // Read: mount_namespaces(7), pivot_root(2), mount(2), proc(5), pts(4).
-#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <string>
-#include <vector>
 
-#include "common/error.h"
 #include "common/fd.h"
 #include "common/lab.h"
 #include "common/mount.h"
@@ -37,66 +31,6 @@
 #include "common/uts.h"
 
 using namespace nslab;
-
-namespace {
-
-const std::vector<std::string> kPitfalls = {"shared", "not-a-mount-point",
-                                            "proc-without-pidns"};
-
-std::vector<std::string> List(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = CheckPtr(opendir(dir.c_str()), "opendir", dir);
-  while (dirent* e = readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") out.push_back(name);
-  }
-  closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// The demo, run by PID 1 after pivot_root: what the sandbox now sees.
-int ShowRootInChild() {
-  std::string line;
-  for (const auto& name : List("/")) line += name + "  ";
-  narrate::Step("ls / (the busybox image, not the host):");
-  narrate::Block(line);
-  std::string procs;
-  for (const auto& name : List("/proc")) {
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    procs += name + "  " + ReadFile("/proc/" + name + "/comm");
-  }
-  narrate::Step("processes in my /proc (what ps shows):");
-  narrate::Block(procs);
-  std::vector<narrate::Row> rows;
-  for (const auto& m : mount::ReadMountInfo())
-    rows.push_back({{m.mount_point, m.fstype, m.optional.empty() ? "private" : m.optional,
-                     m.options}});
-  narrate::Step("my mount table (/proc/self/mountinfo):");
-  narrate::Table({"mount point", "type", "propagation", "options"}, rows);
-  return 0;
-}
-
-// --pitfall NAME: make one classic mistake on purpose and let the kernel's error
-// (or wrong result) show. Returns only for proc-without-pidns.
-void ShowPitfallInChild(const std::string& name, const rootfs::RunDir& run,
-                        const rootfs::Source& source) {
-  mount::MakePrivateInChild();
-  if (name == "shared") {
-    narrate::Step("pitfall: making / shared again (a new peer group, in our namespace only)");
-    mount::Mount("", "/", "", MS_REC | MS_SHARED);
-    rootfs::PopulateInChild(run.rootfs(), source);
-    mount::PivotRootInChild(run.rootfs());  // EINVAL: the mounts are shared
-  } else if (name == "not-a-mount-point") {
-    narrate::Step("pitfall: pivot_root into /usr of the unpacked image, a plain directory");
-    rootfs::PopulateInChild(run.rootfs(), source);
-    mount::PivotRootInChild(run.rootfs() + "/usr", /*make_mount_point=*/false);  // EINVAL
-  } else {
-    narrate::Step("pitfall: no CLONE_NEWPID, so the new /proc shows the host's PID namespace");
-  }
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   lab::Options opt;
@@ -113,7 +47,7 @@ int main(int argc, char** argv) {
                  "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
                  "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
                  "without CLONE_NEWPID lists the host's processes)")
-      ->check(CLI::IsMember(kPitfalls));
+      ->check(CLI::IsMember(rootfs::PitfallNames()));
   return lab::Main("06_mount", app, argc, argv, opt, [&] {
     lab::RequireRoot("creating namespaces");
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
@@ -128,7 +62,7 @@ int main(int argc, char** argv) {
     //    makes it private, builds its root in run.rootfs() and pivots into it.
     process::Child child = process::Clone({flags}, [&] {
       uts::SetHostnameInChild(hostname);
-      if (!pitfall.empty()) ShowPitfallInChild(pitfall, run, source);
+      if (!pitfall.empty()) rootfs::ShowPitfallInChild(pitfall, run, source);
       mount::MakePrivateInChild();                          // nothing leaks to the host
       rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
       mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
@@ -136,7 +70,7 @@ int main(int argc, char** argv) {
       mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
       mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
-      if (opt.Demo()) return ShowRootInChild();
+      if (opt.Demo()) return mount::ShowRootInChild();
       return process::Exec(opt.command);
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
@@ -158,13 +92,7 @@ int main(int argc, char** argv) {
 
     // 4. Nothing to unmount: every mount lived in the child's namespace and died
     //    with it. Only the per-run directory remains, and it goes now.
-    const std::string path = run.path();
-    run.Reset();
-    struct stat sb;
-    narrate::Step(path + (stat(path.c_str(), &sb) < 0 ? " removed" : " still exists?!"));
-    narrate::Step(ReadFile("/proc/self/mountinfo") == mounts_before
-                      ? "my mount table is exactly what it was before the run"
-                      : "my mount table CHANGED during the run?!");
+    rootfs::RemoveRunFromParent(run, mounts_before);  // and shows the host unchanged
     return st.ShellCode();
   });
 }

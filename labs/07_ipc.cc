@@ -10,19 +10,12 @@
 //   bazel run //labs:07_ipc -- cat /proc/sysvipc/msg    # empty, whatever the host has
 //
 // Read: ipc_namespaces(7), sysvipc(7), mq_overview(7), ipcs(1), ipcmk(1).
-#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdio>
 #include <string>
-#include <vector>
 
-#include "common/error.h"
 #include "common/fd.h"
 #include "common/ipc.h"
 #include "common/lab.h"
@@ -35,122 +28,6 @@
 #include "common/uts.h"
 
 using namespace nslab;
-
-namespace {
-
-const std::vector<std::string> kPitfalls = {"shared", "not-a-mount-point",
-                                            "proc-without-pidns"};
-
-std::vector<std::string> List(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = CheckPtr(opendir(dir.c_str()), "opendir", dir);
-  while (dirent* e = readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") out.push_back(name);
-  }
-  closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// The demo, run by PID 1 after pivot_root: what the sandbox now sees.
-int ShowRootInChild() {
-  std::string line;
-  for (const auto& name : List("/")) line += name + "  ";
-  narrate::Step("ls / (the busybox image, not the host):");
-  narrate::Block(line);
-  std::string procs;
-  for (const auto& name : List("/proc")) {
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    procs += name + "  " + ReadFile("/proc/" + name + "/comm");
-  }
-  narrate::Step("processes in my /proc (what ps shows):");
-  narrate::Block(procs);
-  std::vector<narrate::Row> rows;
-  for (const auto& m : mount::ReadMountInfo())
-    rows.push_back({{m.mount_point, m.fstype, m.optional.empty() ? "private" : m.optional,
-                     m.options}});
-  narrate::Step("my mount table (/proc/self/mountinfo):");
-  narrate::Table({"mount point", "type", "propagation", "options"}, rows);
-  return 0;
-}
-
-// --pitfall NAME: make one classic mistake on purpose and let the kernel's error
-// (or wrong result) show. Returns only for proc-without-pidns.
-void ShowPitfallInChild(const std::string& name, const rootfs::RunDir& run,
-                        const rootfs::Source& source) {
-  mount::MakePrivateInChild();
-  if (name == "shared") {
-    narrate::Step("pitfall: making / shared again (a new peer group, in our namespace only)");
-    mount::Mount("", "/", "", MS_REC | MS_SHARED);
-    rootfs::PopulateInChild(run.rootfs(), source);
-    mount::PivotRootInChild(run.rootfs());  // EINVAL: the mounts are shared
-  } else if (name == "not-a-mount-point") {
-    narrate::Step("pitfall: pivot_root into /usr of the unpacked image, a plain directory");
-    rootfs::PopulateInChild(run.rootfs(), source);
-    mount::PivotRootInChild(run.rootfs() + "/usr", /*make_mount_point=*/false);  // EINVAL
-  } else {
-    narrate::Step("pitfall: no CLONE_NEWPID, so the new /proc shows the host's PID namespace");
-  }
-}
-
-// The IPC part of the demo, run by the child in its new IPC namespace: the host's
-// objects are not in its tables; it makes its own (left for the kernel to free when
-// the namespace dies) and a POSIX queue in a fresh mqueue mount; then it lets the
-// host's observer look (`made`) and waits until it has (`looked` reaches EOF).
-void ShowIpcInChild(key_t host_key, key_t sandbox_key, int made, int looked) {
-  auto before = ipc::ListSysV();
-  const bool leak = ipc::Contains(before, ipc::SysVKind::kMsg, host_key);
-  narrate::Step("/proc/sysvipc here lists " + std::to_string(before.size()) +
-                " objects: nothing with the host's key " + ipc::KeyToString(host_key) +
-                (leak ? " (BUT IT IS HERE?!)" : ""));
-  // Released, not removed: the namespace frees them when its last process exits.
-  ipc::CreateSysVQueue(sandbox_key).Release();
-  ipc::CreateSysVShm(sandbox_key).Release();
-  ipc::CreateSysVSem(sandbox_key).Release();
-  narrate::Step("made a message queue, a shared memory segment and a semaphore set "
-                "with key " + ipc::KeyToString(sandbox_key) + "; /proc/sysvipc here:");
-  narrate::Table({"kind", "key", "id", "perms", "uid"}, ipc::Rows(ipc::ListSysV()));
-  // A fresh mqueue mount shows *this* IPC namespace's POSIX queues.
-  ipc::MountMqueueInChild("/dev/mqueue");
-  ipc::CreatePosixQueue("/nslab").Release();
-  std::string names;
-  for (const auto& n : ipc::ListPosixQueues("/dev/mqueue")) names += " " + n;
-  narrate::Step("mq_open(\"/nslab\") in a fresh mqueue mount: /dev/mqueue holds:" + names);
-  WriteAll(made, "m");
-  close(made);
-  ReadAll(looked);  // EOF: the host has looked
-  narrate::Step("exiting without removing anything: the IPC namespace dies with its "
-                "last process and takes every object in it along");
-}
-
-// The host's look while the sandbox still holds its objects. The lab itself waits
-// in Go() until the child is done, so a forked helper looks for it — what `ipcs`
-// typed in another terminal would show (ipcs reads the same /proc/sysvipc files).
-pid_t StartHostObserver(Pipe& made, Pipe& looked, key_t host_key, key_t sandbox_key) {
-  std::fflush(stdout);
-  pid_t pid = Check(fork(), "fork", "observer");
-  if (pid == 0) process::RunInChild([&] {
-    narrate::SetRole(narrate::Role::kHost);  // it speaks for the host
-    made.write.Reset();
-    looked.read.Reset();
-    if (ReadAll(made.read.Get(), 1).empty()) return 0;  // the child failed first
-    std::vector<ipc::SysVObject> ours;
-    for (const auto& o : ipc::ListSysV())
-      if (o.key == host_key || o.key == sandbox_key) ours.push_back(o);
-    narrate::Step("meanwhile on the host, /proc/sysvipc (what ipcs reads) has, of our keys:");
-    narrate::Table({"kind", "key", "id", "perms", "uid"}, ipc::Rows(ours));
-    bool leak = false;
-    for (const auto& o : ours) leak = leak || o.key == sandbox_key;
-    narrate::Step(leak ? "the sandbox's objects are visible here?!"
-                       : "the sandbox's " + ipc::KeyToString(sandbox_key) +
-                             " objects are not among them");
-    return 0;  // exiting closes `looked`: the child goes on
-  });
-  return pid;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   lab::Options opt;
@@ -167,7 +44,7 @@ int main(int argc, char** argv) {
                  "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
                  "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
                  "without CLONE_NEWPID lists the host's processes)")
-      ->check(CLI::IsMember(kPitfalls));
+      ->check(CLI::IsMember(rootfs::PitfallNames()));
   return lab::Main("07_ipc", app, argc, argv, opt, [&] {
     lab::RequireRoot("creating namespaces");
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
@@ -179,25 +56,14 @@ int main(int argc, char** argv) {
     rootfs::RunDir run = rootfs::PrepareRun("07_ipc");  // removed on every way out
 
     // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
-    const key_t host_key = ipc::DemoKey(getpid());
-    const key_t sandbox_key = host_key + 0x10000;  // 0x4e54....: the sandbox's
-    std::vector<ipc::ScopedSysV> host_objects;     // removed when the lab ends
-    Pipe made = MakePipe(), looked = MakePipe();   // child -> host observer -> child
-    if (opt.Demo()) {
-      host_objects.push_back(ipc::CreateSysVQueue(host_key));
-      host_objects.push_back(ipc::CreateSysVShm(host_key));
-      host_objects.push_back(ipc::CreateSysVSem(host_key));
-      narrate::Step("the host made a message queue, a shm segment and a semaphore set "
-                    "with key " + ipc::KeyToString(host_key));
-    }
+    ipc::Demo ipc_demo(getpid());  // its objects are removed when the lab ends
+    if (opt.Demo()) ipc_demo.MakeHostObjects();
 
     // 1. clone(2) with CLONE_NEWIPC: the child's IPC tables start empty; the rest
     //    is lab 06's recipe.
     process::Child child = process::Clone({flags}, [&] {
-      made.read.Reset();  // the observer's ends
-      looked.write.Reset();
       uts::SetHostnameInChild(hostname);
-      if (!pitfall.empty()) ShowPitfallInChild(pitfall, run, source);
+      if (!pitfall.empty()) rootfs::ShowPitfallInChild(pitfall, run, source);
       mount::MakePrivateInChild();                          // nothing leaks to the host
       rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
       mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
@@ -206,19 +72,15 @@ int main(int argc, char** argv) {
       mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) {
-        ShowRootInChild();
-        ShowIpcInChild(host_key, sandbox_key, made.write.Release(), looked.read.Get());
+        mount::ShowRootInChild();
+        ipc_demo.ShowInChild();  // last: it waits until the host has looked
         return 0;
       }
       return process::Exec(opt.command);
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
-    made.write.Reset();  // the child's ends
-    looked.read.Reset();
-    pid_t observer = opt.Demo() ? StartHostObserver(made, looked, host_key, sandbox_key) : -1;
-    made.read.Reset();
-    looked.write.Reset();
+    if (opt.Demo()) ipc_demo.StartHostObserver();  // looks while the sandbox holds its own
 
     // 2. The parent prepares while the child waits; here it only looks.
     narrate::Table(ns::TableHeader({"host", "child"}),
@@ -233,24 +95,11 @@ int main(int argc, char** argv) {
     process::ExitStatus st = child.Wait();
     narrate::Step("child " + st.Describe());
     narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
-    if (observer > 0) process::WaitPid(observer);
-    if (opt.Demo())
-      narrate::Step(std::string("the host's tables hold ") +
-                    (ipc::Contains(ipc::ListSysV(), ipc::SysVKind::kMsg, sandbox_key)
-                         ? "the sandbox's queue?!"
-                         : "no " + ipc::KeyToString(sandbox_key) +
-                               " object: they died with the sandbox's IPC namespace") +
-                    "; ours are removed as the lab exits");
+    if (opt.Demo()) ipc_demo.FinishFromParent();
 
     // 4. Nothing to unmount: every mount lived in the child's namespace and died
     //    with it. Only the per-run directory remains, and it goes now.
-    const std::string path = run.path();
-    run.Reset();
-    struct stat sb;
-    narrate::Step(path + (stat(path.c_str(), &sb) < 0 ? " removed" : " still exists?!"));
-    narrate::Step(ReadFile("/proc/self/mountinfo") == mounts_before
-                      ? "my mount table is exactly what it was before the run"
-                      : "my mount table CHANGED during the run?!");
+    rootfs::RemoveRunFromParent(run, mounts_before);  // and shows the host unchanged
     return st.ShellCode();
   });
 }
