@@ -6,21 +6,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <memory>
-#include <vector>
 
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/narrate.h"
+#include "images/busybox_embedded.h"
 
 namespace nslab::image {
 namespace {
-
-bool IsFile(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 
 // Why a name may not be written by an unpacker running as root: "" when safe.
 std::string UnsafeName(const std::string& name) {
@@ -55,47 +49,18 @@ class CwdGuard {
   UniqueFd fd_;
 };
 
-}  // namespace
+using Reader = std::unique_ptr<archive, ArchiveCloser>;
 
-std::string BuiltinBusyboxTar() {
-  const std::string rel = "nslab/images/busybox.tar";
-  std::vector<std::string> tried;
-  auto try_path = [&](const std::string& p) {
-    tried.push_back(p);
-    return IsFile(p);
-  };
-  for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
-    const char* dir = std::getenv(var);
-    if (dir != nullptr && *dir != '\0' && try_path(std::string(dir) + "/" + rel))
-      return tried.back();
-  }
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    if (try_path(std::string(exe) + ".runfiles/" + rel)) return tried.back();
-    // A binary inside bazel-bin/labs/ (scripts/capture_docs puts it on PATH): its
-    // sibling package images/ holds the tarball.
-    std::string dir(exe);
-    dir = dir.substr(0, dir.rfind('/'));
-    if (try_path(dir.substr(0, dir.rfind('/')) + "/images/busybox.tar")) return tried.back();
-  }
-  if (try_path("bazel-bin/images/busybox.tar")) return tried.back();
-  std::string where;
-  for (const auto& t : tried) where += "\n  " + t;
-  throw UsageError("the busybox image (images/busybox.tar) was not found; build it with "
-                   "`bazel build //images:busybox` or pass --rootfs DIR. Looked in:" + where);
-}
-
-UnpackStats Unpack(const std::string& tar_path, const std::string& dest_dir) {
-  std::unique_ptr<archive, ArchiveCloser> in(archive_read_new());
+Reader NewReader() {
+  Reader in(archive_read_new());
   archive_read_support_format_all(in.get());
   archive_read_support_filter_all(in.get());
-  narrate::Syscall("archive_read_open_filename", "\"" + tar_path + "\"");
-  if (archive_read_open_filename(in.get(), tar_path.c_str(), 1 << 16) != ARCHIVE_OK)
-    throw UsageError("cannot read image \"" + tar_path + "\": " +
-                     archive_error_string(in.get()));
+  return in;
+}
 
+// The one extraction loop, whatever the reader reads from: `tar_path` names the
+// image in messages.
+UnpackStats Extract(archive* in, const std::string& tar_path, const std::string& dest_dir) {
   std::unique_ptr<archive, WriterCloser> out(archive_write_disk_new());
   // PERM/OWNER/TIME: the image decides modes (setuid, 1777 on /tmp), owners and
   // times, as `tar --same-owner -p` does as root. The three SECURE flags are the
@@ -118,10 +83,10 @@ UnpackStats Unpack(const std::string& tar_path, const std::string& dest_dir) {
   UnpackStats stats;
   for (;;) {
     archive_entry* entry;
-    int r = archive_read_next_header(in.get(), &entry);
+    int r = archive_read_next_header(in, &entry);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN)
-      throw UsageError("reading image \"" + tar_path + "\": " + archive_error_string(in.get()));
+      throw UsageError("reading image \"" + tar_path + "\": " + archive_error_string(in));
     std::string name = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";
     if (std::string why = UnsafeName(name); !why.empty())
       throw UsageError("image \"" + tar_path + "\": refusing entry \"" + name + "\" (" + why +
@@ -140,12 +105,12 @@ UnpackStats Unpack(const std::string& tar_path, const std::string& dest_dir) {
       const void* buf;
       size_t size;
       la_int64_t offset;
-      while ((r = archive_read_data_block(in.get(), &buf, &size, &offset)) == ARCHIVE_OK) {
+      while ((r = archive_read_data_block(in, &buf, &size, &offset)) == ARCHIVE_OK) {
         if (archive_write_data_block(out.get(), buf, size, offset) < ARCHIVE_WARN)
           throw UsageError("writing \"" + name + "\": " + archive_error_string(out.get()));
       }
       if (r < ARCHIVE_WARN)
-        throw UsageError("reading \"" + name + "\": " + archive_error_string(in.get()));
+        throw UsageError("reading \"" + name + "\": " + archive_error_string(in));
     }
     if (archive_write_finish_entry(out.get()) < ARCHIVE_WARN)
       throw UsageError("finishing \"" + name + "\": " + archive_error_string(out.get()));
@@ -165,6 +130,31 @@ UnpackStats Unpack(const std::string& tar_path, const std::string& dest_dir) {
   if (archive_write_close(out.get()) < ARCHIVE_WARN)
     throw UsageError("closing \"" + dest_dir + "\": " + archive_error_string(out.get()));
   return stats;
+}
+
+}  // namespace
+
+std::string_view BuiltinBusybox() {
+  return std::string_view(nslab_busybox_tar, nslab_busybox_tar_size);
+}
+
+UnpackStats Unpack(const std::string& tar_path, const std::string& dest_dir) {
+  Reader in = NewReader();
+  narrate::Syscall("archive_read_open_filename", "\"" + tar_path + "\"");
+  if (archive_read_open_filename(in.get(), tar_path.c_str(), 1 << 16) != ARCHIVE_OK)
+    throw UsageError("cannot read image \"" + tar_path + "\": " +
+                     archive_error_string(in.get()));
+  return Extract(in.get(), tar_path, dest_dir);
+}
+
+UnpackStats Unpack(std::string_view tar, const std::string& name, const std::string& dest_dir) {
+  Reader in = NewReader();
+  // The bytes are read in place: libarchive copies nothing before it extracts.
+  narrate::Syscall("archive_read_open_memory",
+                   "\"" + name + "\" (" + std::to_string(tar.size()) + " bytes in memory)");
+  if (archive_read_open_memory(in.get(), tar.data(), tar.size()) != ARCHIVE_OK)
+    throw UsageError("cannot read image \"" + name + "\": " + archive_error_string(in.get()));
+  return Extract(in.get(), name, dest_dir);
 }
 
 }  // namespace nslab::image

@@ -9,19 +9,24 @@
 // Unpack refuses such entries, by name, before writing them.
 // Read: tar(5), libarchive(3), archive_write_disk(3).
 //
-//   std::string tar = image::BuiltinBusyboxTar();   // from the binary's runfiles
-//   image::Unpack(tar, "/run/nslab/06_mount-42/rootfs");
+// The busybox image is built into the binaries that link this module
+// (//images:busybox_embedded): they need no file at run time, so a user who cannot
+// reach Bazel's output directory (lab 09 run as uid 65534) still has it.
+//
+//   image::Unpack(image::BuiltinBusybox(), "busybox.tar", "/run/nslab/06_mount-42/rootfs");
+//   image::Unpack("/tmp/alpine.tar", "/var/lib/nslab/images/.tmp-alpine-x/rootfs");
 #ifndef NSLAB_COMMON_IMAGE_H_
 #define NSLAB_COMMON_IMAGE_H_
 
 #include <string>
+#include <string_view>
 
 namespace nslab::image {
 
-// Path of images/busybox.tar among the runfiles of the running binary: looks in
-// $RUNFILES_DIR, $TEST_SRCDIR, /proc/self/exe + ".runfiles", then (run by hand from
-// the workspace) bazel-bin/images. Throws UsageError listing where it looked.
-std::string BuiltinBusyboxTar();
+// The bytes of images/busybox.tar, built into this binary (read-only, static).
+std::string_view BuiltinBusybox();
+// The name messages give the built-in image.
+inline constexpr const char* kBuiltinBusyboxName = "busybox.tar";
 
 struct UnpackStats {
   size_t entries = 0;
@@ -37,6 +42,10 @@ struct UnpackStats {
 // Changes the working directory while it runs (and restores it): libarchive
 // extracts relative to it.
 UnpackStats Unpack(const std::string& tar_path, const std::string& dest_dir);
+
+// The same, from a tarball in memory (the built-in image); `name` stands for it in
+// messages. Both variants share one extraction loop, with the same refusals.
+UnpackStats Unpack(std::string_view tar, const std::string& name, const std::string& dest_dir);
 
 }  // namespace nslab::image
 

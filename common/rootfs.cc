@@ -1,6 +1,9 @@
 #include "common/rootfs.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +12,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <memory>
 #include <utility>
 
 #include "common/error.h"
@@ -33,7 +38,74 @@ int RemoveOne(const char* path, const struct stat*, int type, struct FTW*) {
   return 0;  // keep going: remove as much as we can
 }
 
+// "<lab>-<digits>" exactly: the pid, else 0.
+pid_t PidOfRunDirName(const std::string& name, std::string_view lab) {
+  const std::string prefix = std::string(lab) + "-";
+  if (name.size() <= prefix.size() || name.size() > prefix.size() + 10 ||
+      name.compare(0, prefix.size(), prefix) != 0)
+    return 0;
+  int64_t pid = 0;
+  for (size_t i = prefix.size(); i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return 0;
+    pid = pid * 10 + (name[i] - '0');
+  }
+  if (name[prefix.size()] == '0' || pid > std::numeric_limits<pid_t>::max()) return 0;
+  return static_cast<pid_t>(pid);
+}
+
+// Is anything mounted at `dir` or beneath it (in our mount namespace)?
+bool HasMountAtOrBelow(const std::string& dir) {
+  for (const mount::MountInfo& m : mount::ReadMountInfo()) {
+    if (m.mount_point == dir ||
+        (m.mount_point.size() > dir.size() && m.mount_point.compare(0, dir.size(), dir) == 0 &&
+         m.mount_point[dir.size()] == '/'))
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+std::vector<std::string> RemoveStale(std::string_view lab) {
+  std::vector<std::string> removed;
+  const std::string base = RunBase();
+  char* real = realpath(base.c_str(), nullptr);
+  if (real == nullptr) return removed;  // no base yet: nothing can be stale
+  const std::string real_base(real);
+  free(real);
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(real_base.c_str()), closedir);
+  if (dir == nullptr) return removed;
+  std::vector<std::string> names;
+  while (dirent* e = readdir(dir.get())) names.emplace_back(e->d_name);
+  const int dir_fd = dirfd(dir.get());
+  for (const auto& name : names) {
+    const pid_t pid = PidOfRunDirName(name, lab);
+    if (pid <= 0 || pid == getpid()) continue;
+    // Alive (or not ours to signal, EPERM: another user's): leave it alone.
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+    // AT_SYMLINK_NOFOLLOW: a symlink named like a run directory is not one of ours.
+    struct stat st;
+    if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+      continue;
+    const std::string path = real_base + "/" + name;
+    // The sandbox's mounts die with its mount namespace; one in *our* namespace
+    // was put there by hand, and emptying it could destroy the files it shows.
+    if (HasMountAtOrBelow(path)) {
+      std::fprintf(stderr, "%s: leaving \"%s\" (of pid %d, gone): something is mounted "
+                   "there (findmnt -R %s)\n",
+                   ProgramName().c_str(), path.c_str(), pid, path.c_str());
+      continue;
+    }
+    RunDir(path).Reset();  // nftw FTW_PHYS|FTW_MOUNT: no symlink followed, no fs crossed
+    struct stat gone;
+    if (lstat(path.c_str(), &gone) < 0 && errno == ENOENT) {
+      narrate::Step("removed " + path + ", left behind by a " + std::string(lab) + " (pid " +
+                    std::to_string(pid) + ") that was killed");
+      removed.push_back(path);
+    }
+  }
+  return removed;
+}
 
 std::string RunBase() {
   const char* env = std::getenv("NSLAB_RUN_DIR");
@@ -66,6 +138,7 @@ RunDir PrepareRun(std::string_view lab) {
   const std::string base = RunBase();
   // /run/nslab may not exist yet (tmpfs /run is empty after boot).
   MakeDir(base, 0755);
+  RemoveStale(lab);
   std::string path = base + "/" + std::string(lab) + "-" + std::to_string(getpid());
   narrate::Syscall("mkdir", "\"" + path + "\", 0700");
   if (mkdir(path.c_str(), 0700) < 0) {
@@ -82,8 +155,9 @@ RunDir PrepareRun(std::string_view lab) {
 }
 
 std::string Source::Describe() const {
-  return rootfs_dir.empty() ? "image " + image_tar.substr(image_tar.rfind('/') + 1)
-                            : "directory " + rootfs_dir;
+  if (!rootfs_dir.empty()) return "directory " + rootfs_dir;
+  return "image " + (Builtin() ? std::string(image::kBuiltinBusyboxName)
+                               : image_tar.substr(image_tar.rfind('/') + 1));
 }
 
 bool ContainsCommand(const std::string& root, const std::string& command) {
@@ -102,10 +176,7 @@ bool ContainsCommand(const std::string& root, const std::string& command) {
 
 Source ChooseSource(const std::string& rootfs_flag, const std::vector<std::string>& command) {
   Source src;
-  if (rootfs_flag.empty()) {
-    src.image_tar = image::BuiltinBusyboxTar();
-    return src;
-  }
+  if (rootfs_flag.empty()) return src;  // the built-in image
   std::string dir = lab::ResolvePath(rootfs_flag);
   if (dir.empty() || dir[0] != '/')
     throw UsageError("--rootfs \"" + rootfs_flag + "\": give an absolute path (or run it "
@@ -134,10 +205,18 @@ void PopulateInChild(const std::string& target, const Source& source) {
   // A tmpfs in *our* mount namespace: the host never sees it, and it vanishes with
   // the namespace however the sandbox ends. The image stays untouched.
   mount::Mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755");
-  image::UnpackStats s = image::Unpack(source.image_tar, target);
-  narrate::Step("unpacked " + source.image_tar.substr(source.image_tar.rfind('/') + 1) +
-                ": " + std::to_string(s.files) + " files, " + std::to_string(s.dirs) +
-                " directories, " + std::to_string(s.symlinks) + " symlinks");
+  // The built-in image is part of this binary: nothing to open, so it does not
+  // matter who we are now (lab 09's child is root of a user namespace, and only an
+  // unprivileged uid on the host).
+  image::UnpackStats s =
+      source.Builtin()
+          ? image::Unpack(image::BuiltinBusybox(), image::kBuiltinBusyboxName, target)
+          : image::Unpack(source.image_tar, target);
+  const std::string name = source.Builtin() ? image::kBuiltinBusyboxName
+                                            : source.image_tar.substr(source.image_tar.rfind('/') + 1);
+  narrate::Step("unpacked " + name + ": " + std::to_string(s.files) + " files, " +
+                std::to_string(s.dirs) + " directories, " + std::to_string(s.symlinks) +
+                " symlinks");
 }
 
 void EnterInChild(const std::string& root, const Source& source) {

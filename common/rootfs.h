@@ -51,18 +51,29 @@ class RunDir {
   std::string path_;
 };
 
-// Creates RunBase()/<lab>-<pid>/ and its empty rootfs/ (mode 0700 / 0755).
+// Creates RunBase()/<lab>-<pid>/ and its empty rootfs/ (mode 0700 / 0755), after
+// RemoveStale(lab).
 RunDir PrepareRun(std::string_view lab);
 
-// What to run as the root filesystem: the built-in busybox image, an image
-// tarball, or an already unpacked directory (--rootfs DIR).
+// A lab killed with SIGKILL cannot remove its per-run directory. Removes the
+// directories RunBase()/<lab>-<pid> (exactly: digits after the dash, no more)
+// whose pid no longer exists, narrating each; returns their paths. Leaves alone a
+// live pid (or one not ours to signal), anything that is not a directory (a
+// symlink is never followed), and a directory that is a mount point or has one
+// beneath it: a mount is never removed, nor emptied. Errors are printed, not thrown.
+std::vector<std::string> RemoveStale(std::string_view lab);
+
+// What to run as the root filesystem: the busybox image built into the binary (the
+// default, both fields empty), an image tarball, or an already unpacked directory
+// (--rootfs DIR).
 struct Source {
-  std::string image_tar;   // unpacked onto a tmpfs
+  std::string image_tar;   // unpacked onto a tmpfs (empty: the built-in image)
   std::string rootfs_dir;  // bind-mounted instead
+  bool Builtin() const { return image_tar.empty() && rootfs_dir.empty(); }
   std::string Describe() const;
 };
 
-// Validates --rootfs DIR (empty: the built-in busybox image): after
+// Validates --rootfs DIR (empty: the built-in busybox image, Source{}): after
 // lab::ResolvePath it must be absolute, exist, be a directory, and contain the
 // command (argv[0], absolute or searched in the usual bin directories); throws
 // UsageError saying which of these failed.
@@ -74,8 +85,9 @@ Source ChooseSource(const std::string& rootfs_flag, const std::vector<std::strin
 bool ContainsCommand(const std::string& root, const std::string& command);
 
 // Runs in the child, in a private mount namespace: fills `target` (an empty dir)
-// with the source — a tmpfs then the image unpacked, or a recursive bind mount of
-// the directory. target is a mount point afterwards, ready for pivot_root.
+// with the source — a tmpfs then the image unpacked (from the binary's own bytes
+// for the built-in one: nothing to open, whoever we are now), or a recursive bind
+// mount of the directory. target is a mount point afterwards, ready for pivot_root.
 void PopulateInChild(const std::string& target, const Source& source);
 
 // The whole recipe of lab 06 for a child already in new PID and mount namespaces:

@@ -71,10 +71,11 @@ Image ReadInfo(const std::string& name) {
   return img;
 }
 
-// Unpacks tar into a fresh temporary directory beside the final one, writes its
-// info file, then renames it into place. Returns false when another CLI got there
-// first (rename fails with EEXIST/ENOTEMPTY: their copy is as good as ours).
-bool UnpackAtomically(const std::string& tar, const std::string& name,
+// Unpacks tar_path (empty: the built-in image, from the binary's own bytes) into a
+// fresh temporary directory beside the final one, writes its info file, then renames
+// it into place. Returns false when another CLI got there first (rename fails with
+// EEXIST/ENOTEMPTY: their copy is as good as ours).
+bool UnpackAtomically(const std::string& tar_path, const std::string& name,
                       const std::string& source, Image* out) {
   const std::string images = Base() + "/images";
   MakeDir(Base(), 0755);
@@ -85,8 +86,14 @@ bool UnpackAtomically(const std::string& tar, const std::string& name,
   try {
     const std::string rootfs = tmp + "/rootfs";
     Check(mkdir(rootfs.c_str(), 0755), "mkdir", rootfs);
-    narrate::Step("unpacking " + tar + " into the image store (once per image)");
-    image::Unpack(tar, rootfs);
+    if (tar_path.empty()) {
+      narrate::Step(std::string("unpacking the built-in ") + image::kBuiltinBusyboxName +
+                    " into the image store (once per image)");
+      image::Unpack(image::BuiltinBusybox(), image::kBuiltinBusyboxName, rootfs);
+    } else {
+      narrate::Step("unpacking " + tar_path + " into the image store (once per image)");
+      image::Unpack(tar_path, rootfs);
+    }
     g_size = g_files = 0;
     nftw(rootfs.c_str(), AddSize, 16, FTW_PHYS);
     Image img{name, source, static_cast<int64_t>(time(nullptr)), g_size, g_files};
@@ -157,7 +164,7 @@ std::string Rootfs(const std::string& raw) {
     throw ExitCodeError(125, "no such image: " + name +
                                  " (import one with `11_container import FILE.tar " + name +
                                  "`)");
-  UnpackAtomically(image::BuiltinBusyboxTar(), name, "builtin", nullptr);
+  UnpackAtomically("", name, "builtin", nullptr);  // from the bytes built into the binary
   return rootfs;
 }
 

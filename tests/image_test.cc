@@ -1,5 +1,5 @@
-// Unit tests for common/image: the built-in busybox image is found and unpacks
-// with its modes and symlinks; hostile tarballs (built here with libarchive) are
+// Unit tests for common/image: the busybox image built into the binary unpacks
+// with its modes and symlinks; from a file or from memory, hostile tarballs (built here with libarchive) are
 // refused, naming the entry, and write nothing outside the destination.
 #include "common/image.h"
 
@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -66,14 +67,24 @@ bool Exists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
-// Unpacks and returns the error message ("" if it succeeded).
+// Unpacks and returns the error message ("" if it succeeded) — from the file, and
+// from the same bytes in memory named like the file: both variants share one
+// extraction loop, so they must refuse alike, with the same message.
 std::string UnpackError(const std::string& tar, const std::string& dest) {
+  std::string from_file, from_memory;
   try {
     image::Unpack(tar, dest);
   } catch (const UsageError& e) {
-    return e.what();
+    from_file = e.what();
   }
-  return "";
+  const std::string bytes = ReadFile(tar);
+  try {
+    image::Unpack(std::string_view(bytes), tar, dest);
+  } catch (const UsageError& e) {
+    from_memory = e.what();
+  }
+  EXPECT_EQ(from_file, from_memory);
+  return from_file;
 }
 
 TEST(ImageTest, UnpacksModesAndSymlinks) {
@@ -154,10 +165,44 @@ TEST(ImageTest, RestoresWorkingDirectory) {
   EXPECT_STREQ(before, after);
 }
 
+TEST(ImageTest, UnpacksFromMemory) {
+  std::string base = TempDir("mem");
+  std::string dest = base + "/root";
+  mkdir(dest.c_str(), 0755);
+  const std::string bytes =
+      ReadFile(WriteTar(base, {{"etc", AE_IFDIR, 0755}, {"etc/motd", AE_IFREG, 0600, "hi\n"}}));
+  image::UnpackStats s = image::Unpack(std::string_view(bytes), "motd.tar", dest);
+  EXPECT_EQ(s.entries, 2u);
+  EXPECT_EQ(s.files, 1u);
+  EXPECT_EQ(ReadFile(dest + "/etc/motd"), "hi\n");
+  struct stat st;
+  ASSERT_EQ(stat((dest + "/etc/motd").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600);
+}
+
+TEST(ImageTest, GarbageInMemoryIsRefusedByName) {
+  std::string dest = TempDir("garbage");
+  try {
+    image::Unpack(std::string_view("this is not a tarball, not even close", 37), "junk.tar",
+                  dest);
+    FAIL() << "garbage was unpacked";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("\"junk.tar\""), std::string::npos) << e.what();
+  }
+}
+
+TEST(ImageTest, BuiltinBusyboxIsATarball) {
+  std::string_view tar = image::BuiltinBusybox();
+  EXPECT_GT(tar.size(), 1u << 20) << "a static busybox is over a MiB";
+  EXPECT_EQ(tar.size() % 512, 0u) << "tar is made of 512-byte blocks";
+  ASSERT_GT(tar.size(), 262u);
+  EXPECT_EQ(tar.substr(257, 5), "ustar");  // the magic of the first header (tar(5))
+}
+
 TEST(ImageTest, BuiltinBusyboxImage) {
-  std::string tar = image::BuiltinBusyboxTar();
   std::string dest = TempDir("busybox");
-  image::UnpackStats s = image::Unpack(tar, dest);
+  image::UnpackStats s =
+      image::Unpack(image::BuiltinBusybox(), image::kBuiltinBusyboxName, dest);
   EXPECT_GT(s.symlinks, 100u);
   EXPECT_EQ(access((dest + "/bin/busybox").c_str(), X_OK), 0);
   for (const char* applet : {"bin/sh", "bin/ls", "bin/ps", "bin/cat", "bin/hostname",

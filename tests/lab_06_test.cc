@@ -140,7 +140,7 @@ TEST_F(Lab06Test, CtrlCCleansUp) {
 TEST_F(Lab06Test, RunsAnUnpackedRootfs) {
   std::string dir = run_base_ + "-rootfs";
   mkdir(dir.c_str(), 0755);
-  image::Unpack(image::BuiltinBusyboxTar(), dir);
+  image::Unpack(image::BuiltinBusybox(), image::kBuiltinBusyboxName, dir);
   { std::ofstream(dir + "/etc/hostname") << "mine\n"; }
   auto r = testutil::RunLab("06_mount", {"--rootfs", dir, "--", "cat", "/etc/hostname"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

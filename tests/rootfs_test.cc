@@ -3,11 +3,15 @@
 #include "common/rootfs.h"
 
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -96,10 +100,102 @@ TEST(RootfsTest, ChooseSourceValidatesRootfs) {
   }
 }
 
+// A pid that existed and is gone: a child, reaped.
+pid_t DeadPid() {
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+std::string Dir(const std::string& base, const std::string& name) {
+  std::string d = base + "/" + name;
+  mkdir(d.c_str(), 0700);
+  mkdir((d + "/rootfs").c_str(), 0755);
+  std::ofstream(d + "/rootfs/file") << "x";
+  symlink("/etc", (d + "/link-to-etc").c_str());  // must be removed, not followed
+  return d;
+}
+
+TEST(RootfsTest, RemoveStaleRemovesOnlyDeadRunsOfThisLab) {
+  const std::string base = TempDir("stale");
+  setenv("NSLAB_RUN_DIR", base.c_str(), 1);
+  const std::string dead = std::to_string(DeadPid()), alive = std::to_string(getppid());
+  const std::string stale = Dir(base, "unit-" + dead);
+  // Not ours to remove: a live lab's, another lab's, names that only look alike.
+  const std::vector<std::string> kept = {
+      "unit-" + alive,      "other-" + dead,          "unit-" + dead + "x",
+      "unit-0" + dead,      "unit-" + dead + "-1",    "unit-",
+      "unit--" + dead,      "xunit-" + dead,          "unit-99999999999"};
+  for (const std::string& name : kept) Dir(base, name);
+  // A symlink named like a stale run: left, and what it points to untouched.
+  const std::string outside = TempDir("outside");
+  std::ofstream(outside + "/precious") << "keep";
+  const std::string dead2 = std::to_string(DeadPid());
+  ASSERT_EQ(symlink(outside.c_str(), (base + "/unit-" + dead2).c_str()), 0);
+  // A plain file named like one: left too.
+  const std::string dead3 = std::to_string(DeadPid());
+  std::ofstream(base + "/unit-" + dead3) << "not a directory";
+
+  std::vector<std::string> removed = rootfs::RemoveStale("unit");
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0], stale);
+  EXPECT_FALSE(Exists(stale));
+  EXPECT_TRUE(Exists("/etc/passwd"));
+  for (const std::string& name : kept)
+    EXPECT_TRUE(Exists(base + "/" + name + "/rootfs/file")) << name;
+  EXPECT_TRUE(Exists(base + "/unit-" + dead2));
+  EXPECT_EQ(ReadFile(outside + "/precious"), "keep");
+  EXPECT_TRUE(Exists(base + "/unit-" + dead3));
+  EXPECT_TRUE(rootfs::RemoveStale("unit").empty()) << "nothing left to remove";
+  unsetenv("NSLAB_RUN_DIR");
+}
+
+TEST(RootfsTest, PrepareRunRemovesStaleRuns) {
+  const std::string base = TempDir("prepstale");
+  setenv("NSLAB_RUN_DIR", base.c_str(), 1);
+  const std::string stale = Dir(base, "unit-" + std::to_string(DeadPid()));
+  {
+    rootfs::RunDir run = rootfs::PrepareRun("unit");
+    EXPECT_FALSE(Exists(stale));
+    EXPECT_TRUE(Exists(run.rootfs()));
+  }
+  unsetenv("NSLAB_RUN_DIR");
+}
+
+TEST(RootfsTest, RemoveStaleLeavesMountsAlone) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  const std::string base = TempDir("stalemnt");
+  setenv("NSLAB_RUN_DIR", base.c_str(), 1);
+  // One run directory with a mount beneath it, one that is a mount point itself —
+  // made in a mount namespace of a child's own, so that they vanish with it.
+  const std::string below = Dir(base, "unit-" + std::to_string(DeadPid()));
+  const std::string at = Dir(base, "unit-" + std::to_string(DeadPid()));
+  process::Child child = process::Clone({CLONE_NEWNS}, [&] {
+    if (mount("", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) return 10;
+    if (mount("tmpfs", (below + "/rootfs").c_str(), "tmpfs", 0, nullptr) < 0) return 11;
+    if (mount(at.c_str(), at.c_str(), nullptr, MS_BIND, nullptr) < 0) return 12;
+    std::ofstream(below + "/rootfs/in-the-mount") << "x";
+    if (!rootfs::RemoveStale("unit").empty()) return 1;
+    if (!Exists(below + "/rootfs/in-the-mount")) return 2;
+    if (!Exists(at + "/rootfs/file")) return 3;
+    if (!Exists(below + "/link-to-etc")) return 4;  // not even emptied around the mount
+    return 0;
+  });
+  child.Go();
+  EXPECT_EQ(child.Wait().ShellCode(), 0);
+  // Without the mounts (gone with the child's namespace), they are ordinary stale runs.
+  EXPECT_EQ(rootfs::RemoveStale("unit").size(), 2u);
+  EXPECT_FALSE(Exists(below));
+  EXPECT_FALSE(Exists(at));
+  unsetenv("NSLAB_RUN_DIR");
+}
+
 TEST(RootfsTest, DefaultSourceIsTheBuiltinImage) {
   rootfs::Source s = rootfs::ChooseSource("", {"sh"});
-  EXPECT_TRUE(s.rootfs_dir.empty());
-  EXPECT_TRUE(Exists(s.image_tar));
+  EXPECT_TRUE(s.Builtin());
+  EXPECT_EQ(s.Describe(), "image busybox.tar");
+  EXPECT_FALSE(rootfs::ChooseSource(TempDir("notbuiltin"), {}).Builtin());
 }
 
 TEST(RootfsTest, EnterBusyboxLeavesHostMountsAlone) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "common/error.h"
@@ -84,14 +85,21 @@ TEST_F(StoreTest, UnknownImageIs125) {
 }
 
 TEST_F(StoreTest, ImportUnpacksAndRefusesDuplicates) {
-  store::Image img = store::Import(image::BuiltinBusyboxTar(), "copy");
+  // A tarball file to import: the built-in image's bytes, written out.
+  const std::string tar = base_ + "-busybox.tar";
+  {
+    std::ofstream out(tar, std::ios::binary);
+    out << image::BuiltinBusybox();
+  }
+  store::Image img = store::Import(tar, "copy");
   EXPECT_EQ(img.name, "copy");
   EXPECT_GT(img.size, 0u);
   EXPECT_EQ(access((store::Rootfs("copy") + "/bin/busybox").c_str(), X_OK), 0);
-  EXPECT_THROW(store::Import(image::BuiltinBusyboxTar(), "copy"), UsageError);
+  EXPECT_THROW(store::Import(tar, "copy"), UsageError);
   EXPECT_THROW(store::Import(base_ + "/missing.tar", "other"), UsageError);
   EXPECT_THROW(store::Import(base_, "dir"), UsageError);  // a directory is not a tarball
   EXPECT_TRUE(NoTemporaries(base_ + "/images"));
+  unlink(tar.c_str());
 }
 
 TEST_F(StoreTest, CorruptTarballLeavesNothing) {
