@@ -11,7 +11,7 @@
 // CAP_NET_ADMIN in the host's network namespace: unprivileged runs get lo only.
 //
 //   bazel run //labs:09_user -- id                     # uid=0(root) inside
-//   setpriv --reuid=65534 --regid=65534 --clear-groups DIR/labs/09_user -- id -u
+//   setpriv --reuid=65534 --regid=65534 --clear-groups bazel-bin/labs/09_user -- id -u
 //
 // Read: user_namespaces(7), capabilities(7), setgroups(2), newuidmap(1).
 #include <sched.h>
@@ -86,13 +86,8 @@ int main(int argc, char** argv) {
     user::UseOwnRunDirIfUnprivileged();  // /run/nslab is root's
     rootfs::RunDir run = rootfs::PrepareRun("09_user");  // removed on every way out
     // Root inside is uid `uid` on the host, with no power over host-owned files: the
-    // run directory becomes its, and the image is opened now, while we can reach it.
+    // run directory becomes its (the image is inside this binary, nothing to open).
     user::ChownForChild(run.path(), uid, gid);
-    user::HeldFile image;
-    if (!source.image_tar.empty()) {
-      image = user::HoldForChild(source.image_tar, run.path());
-      source.image_tar = image.path;
-    }
 
     // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
     ipc::Demo ipc_demo(getpid());  // its objects are removed when the lab ends

@@ -378,13 +378,8 @@ int main(int argc, char** argv) {
     user::UseOwnRunDirIfUnprivileged();  // /run/nslab is root's
     rootfs::RunDir run = rootfs::PrepareRun("10_cgroup");  // removed on every way out
     // Root inside is uid `uid` on the host, with no power over host-owned files: the
-    // run directory becomes its, and the image is opened now, while we can reach it.
+    // run directory becomes its (the image is inside this binary, nothing to open).
     user::ChownForChild(run.path(), uid, gid);
-    user::HeldFile image;
-    if (!source.image_tar.empty()) {
-      image = user::HoldForChild(source.image_tar, run.path());
-      source.image_tar = image.path;
-    }
 
     // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
     const key_t host_key = ipc::DemoKey(getpid());
