@@ -3,12 +3,14 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/error.h"
 
@@ -144,6 +146,24 @@ TEST(ReadAllTest, StopsAtTheLimit) {
   p.write.Reset();
   EXPECT_EQ(ReadAll(p.read.Get(), 100), std::string(100, 'a'));
   EXPECT_EQ(ReadAll(p.read.Get(), 5000), std::string(5000, 'a'));
+}
+
+TEST(TextTest, TrimNewlinesDropsOnlyTrailingNewlines) {
+  EXPECT_EQ(TrimNewlines("sh\n"), "sh");
+  EXPECT_EQ(TrimNewlines("a\nb\n\n"), "a\nb");
+  EXPECT_EQ(TrimNewlines(" x \t"), " x \t");
+  EXPECT_EQ(TrimNewlines("\n"), "");
+}
+
+TEST(ListDirTest, NamesAreSortedWithoutDotEntries) {
+  std::string dir = TmpPath("listdir");
+  mkdir(dir.c_str(), 0755);
+  for (const char* name : {"b", "a", "c"}) Open(dir + "/" + name, O_WRONLY | O_CREAT, 0600);
+  EXPECT_EQ(ListDir(dir), (std::vector<std::string>{"a", "b", "c"}));
+  for (const char* name : {"a", "b", "c"}) unlink((dir + "/" + name).c_str());
+  EXPECT_TRUE(ListDir(dir).empty());
+  rmdir(dir.c_str());
+  EXPECT_THROW(ListDir(dir), SysError);
 }
 
 }  // namespace

@@ -139,5 +139,34 @@ TEST_F(IpcTest, FreshMqueueMountShowsOnlyTheNewNamespacesQueues) {
   EXPECT_EQ(child.Wait().ShellCode(), 0);
 }
 
+TEST_F(IpcTest, DemoKeepsEachSidesObjectsApartAndTheSandboxsDieWithIt) {
+  key_t host_key, sandbox_key;
+  {
+    Demo demo(getpid());
+    host_key = demo.host_key();
+    sandbox_key = demo.sandbox_key();
+    EXPECT_NE(host_key, sandbox_key);
+    demo.MakeHostObjects();
+    ASSERT_TRUE(Contains(ListSysV(), SysVKind::kMsg, host_key));
+    process::Child child = process::Clone({CLONE_NEWIPC | CLONE_NEWNS}, [&] {
+      // ShowInChild mounts an mqueue filesystem on /dev/mqueue: private first, and a
+      // /dev of our own to make it in (the test sandbox's /dev is read-only).
+      if (mount("", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) return 20;
+      if (mount("tmpfs", "/dev", "tmpfs", 0, nullptr) < 0) return 23;
+      if (Contains(ListSysV(), SysVKind::kMsg, host_key)) return 21;
+      demo.ShowInChild();  // returns once the observer has looked
+      return Contains(ListSysV(), SysVKind::kSem, sandbox_key) ? 0 : 22;
+    });
+    demo.StartHostObserver();
+    child.Go();
+    EXPECT_EQ(child.Wait().ShellCode(), 0);
+    demo.FinishFromParent();
+    const auto after = ListSysV();
+    EXPECT_TRUE(Contains(after, SysVKind::kShm, host_key));
+    EXPECT_FALSE(Contains(after, SysVKind::kMsg, sandbox_key));  // died with its namespace
+  }
+  EXPECT_FALSE(Contains(ListSysV(), SysVKind::kMsg, host_key));  // removed with the Demo
+}
+
 }  // namespace
 }  // namespace nslab::ipc

@@ -18,6 +18,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/narrate.h"
 #include "common/pid.h"
 #include "common/process.h"
 
@@ -175,6 +176,26 @@ TEST(MountTest, SysIsReadOnly) {
               return (sv.f_flag & ST_RDONLY) ? 0 : 3;
             }),
             0);
+}
+
+TEST(MountTest, ShowRootListsOnlyTheNewPidNamespacesProcesses) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  Pipe out = MakePipe();
+  EXPECT_EQ(InNewMountNs(
+                [&] {
+                  mount::MountProcInChild("/proc");  // ours: this child is its only process
+                  narrate::Configure(/*demo=*/true, /*verbose=*/false);
+                  dup2(out.write.Get(), STDOUT_FILENO);
+                  return mount::ShowRootInChild();
+                },
+                CLONE_NEWPID),
+            0);
+  out.write.Reset();
+  const std::string text = ReadAll(out.read.Get());
+  EXPECT_NE(text.find("processes in my /proc (what ps shows):\n    1  mount_test\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("/proc "), std::string::npos) << text;  // a row of the mount table
 }
 
 }  // namespace

@@ -212,5 +212,14 @@ TEST(NetAllocTest, FullSubnetIsAClearError) {
   EXPECT_THROW(AllocateAddress(dir, "10.88.0.0/30", "none"), UsageError);
 }
 
+TEST_F(NetNsTest, PingFromChildReportsWhetherAnAnswerCame) {
+  if (access("/usr/bin/ping", X_OK) != 0 && access("/bin/ping", X_OK) != 0)
+    GTEST_SKIP() << "no ping(8) on this host";
+  SetUpLoopbackInChild();
+  ShowLinksInChild("with lo up");  // silent here: narration is off in tests
+  EXPECT_EQ(PingFromChild("127.0.0.1"), 0);
+  EXPECT_NE(PingFromChild("10.77.255.254"), 0);  // no route: only lo exists
+}
+
 }  // namespace
 }  // namespace nslab::net

@@ -105,5 +105,35 @@ TEST(PidTest, InitReapsOrphans) {
   EXPECT_EQ(process::WaitPid(init).ShellCode(), 0);
 }
 
+TEST(PidTest, ProcessStateShowsAZombieUntilReaped) {
+  pid_t kid = fork();
+  if (kid == 0) _exit(0);
+  siginfo_t info;
+  ASSERT_EQ(waitid(P_PID, kid, &info, WEXITED | WNOWAIT), 0);  // ended, not reaped
+  EXPECT_EQ(pid::ProcessState(kid), "Z (zombie)");
+  EXPECT_EQ(pid::ProcessState(getpid()), "R (running)");
+  process::WaitPid(kid);
+  EXPECT_THROW(pid::ProcessState(kid), SysError);
+}
+
+TEST(PidTest, InitDutiesDemoLeavesNothingRunning) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  Pipe victim = MakePipe();
+  process::Child child = process::Clone(
+      {CLONE_NEWPID}, [&] { return pid::ShowInitDutiesInChild(victim.write.Get()); });
+  victim.write.Reset();
+  child.Go();
+  EXPECT_EQ(child.Wait().ShellCode(), 0);
+  // The sleeper told us its host pid, and died with PID 1 of its namespace.
+  std::string left = ReadAll(victim.read.Get());
+  ASSERT_FALSE(left.empty());
+  errno = 0;
+  EXPECT_EQ(kill(std::stoi(left), 0), -1);
+  EXPECT_EQ(errno, ESRCH);
+  Pipe none = MakePipe();
+  none.write.Reset();
+  pid::ShowSleeperKilledFromParent(none.read.Get());  // nothing told: says nothing
+}
+
 }  // namespace
 }  // namespace nslab

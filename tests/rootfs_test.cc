@@ -224,5 +224,43 @@ TEST(RootfsTest, EnterBusyboxLeavesHostMountsAlone) {
   unsetenv("NSLAB_RUN_DIR");
 }
 
+TEST(RootfsTest, RemoveRunFromParentRemovesTheRunDirectory) {
+  setenv("NSLAB_RUN_DIR", TempDir("remove").c_str(), 1);
+  rootfs::RunDir run = rootfs::PrepareRun("remove");
+  const std::string path = run.path();
+  rootfs::RemoveRunFromParent(run, ReadFile("/proc/self/mountinfo"));
+  EXPECT_TRUE(run.path().empty());
+  EXPECT_FALSE(Exists(path));
+  unsetenv("NSLAB_RUN_DIR");
+}
+
+// Each --pitfall of lab 06 that fails must fail with pivot_root's EINVAL. A plain
+// directory with a /usr stands in for the image (bind-mounted, like --rootfs DIR).
+TEST(RootfsTest, PitfallsEndInPivotRootsEinval) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  setenv("NSLAB_RUN_DIR", TempDir("pitfall").c_str(), 1);
+  rootfs::Source source;
+  source.rootfs_dir = TempDir("pitfallroot");
+  mkdir((source.rootfs_dir + "/usr").c_str(), 0755);
+  ASSERT_EQ(rootfs::PitfallNames(),
+            (std::vector<std::string>{"shared", "not-a-mount-point", "proc-without-pidns"}));
+  const std::string before = ReadFile("/proc/self/mountinfo");
+  for (const std::string name : {"shared", "not-a-mount-point"}) {
+    rootfs::RunDir run = rootfs::PrepareRun("pitfall");
+    process::Child child = process::Clone({CLONE_NEWNS}, [&] {
+      try {
+        rootfs::ShowPitfallInChild(name, run, source);
+      } catch (const SysError& e) {
+        return e.err() == EINVAL ? 0 : 1;
+      }
+      return 2;  // it returned: no mistake was made
+    });
+    child.Go();
+    EXPECT_EQ(child.Wait().ShellCode(), 0) << name;
+  }
+  EXPECT_EQ(ReadFile("/proc/self/mountinfo"), before);
+  unsetenv("NSLAB_RUN_DIR");
+}
+
 }  // namespace
 }  // namespace nslab

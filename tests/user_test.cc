@@ -20,6 +20,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/narrate.h"
 #include "common/process.h"
 
 namespace nslab::user {
@@ -209,6 +210,26 @@ TEST(UserTest, UnprivilegedUsersGetARunDirOfTheirOwn) {
 
 TEST(UserTest, ReadMapSqueezesSpaces) {
   EXPECT_FALSE(ReadMap(getpid()).empty());
+}
+
+TEST(UserTest, ShowInChildSaysRootInsideAndTheOutsideUid) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  Pipe out = MakePipe();
+  process::Child child = process::Clone({CLONE_NEWUSER}, [&] {
+    SetupInChild();
+    narrate::Configure(/*demo=*/true, /*verbose=*/false);
+    dup2(out.write.Get(), STDOUT_FILENO);
+    ShowInChild();
+    return 0;
+  });
+  WriteMapsFromParent(child.pid(), 65534, 65534);
+  child.Go();
+  EXPECT_EQ(child.Wait().ShellCode(), 0);
+  out.write.Reset();
+  const std::string text = ReadAll(out.read.Get());
+  EXPECT_NE(text.find("uid 0, gid 0 inside"), std::string::npos) << text;
+  EXPECT_NE(text.find("         0      65534          1"), std::string::npos) << text;
+  EXPECT_EQ(text.find("CapEff 0000000000000000"), std::string::npos) << text;
 }
 
 }  // namespace
