@@ -51,34 +51,31 @@ std::string Squeeze(const std::string& line) {
   return out;
 }
 
-// The lab binary and the image, copied where uid 65534 can reach them (Bazel's
-// output base is under /root, mode 0700), in the layout the lab looks for:
-// DIR/labs/09_user and DIR/images/busybox.tar.
-class RootlessCopy {
+// A runtime directory of uid 65534's (as $XDG_RUNTIME_DIR would give a logged-in
+// user), so that the rootless runs keep their per-run state there and the test
+// leaves nothing in /tmp. Nothing else is copied: the lab runs from its runfiles,
+// with the busybox image built into it.
+class NobodyRuntimeDir {
  public:
-  RootlessCopy() {
-    dir_ = "/tmp/nslab-lab09-" + std::to_string(getpid());
-    testutil::Run({"mkdir", "-p", dir_ + "/labs", dir_ + "/images"});
-    testutil::Run({"cp", testutil::LabPath("09_user"), dir_ + "/labs/"});
-    testutil::Run({"cp", testutil::Runfile("images/busybox.tar"), dir_ + "/images/"});
-    testutil::Run({"chmod", "-R", "a+rX", dir_});
-    testutil::Run({"install", "-d", "-m", "0700", "-o", "65534", "-g", "65534", runtime_dir()});
+  NobodyRuntimeDir() : dir_("/tmp/nslab-lab09-" + std::to_string(getpid())) {
+    testutil::Run({"install", "-d", "-m", "0700", "-o", "65534", "-g", "65534", dir_});
   }
-  ~RootlessCopy() { testutil::Run({"rm", "-rf", dir_}); }
-  std::string lab() const { return dir_ + "/labs/09_user"; }
-  std::string runtime_dir() const { return dir_ + "/run"; }
+  ~NobodyRuntimeDir() { testutil::Run({"rm", "-rf", dir_}); }
+  const std::string& path() const { return dir_; }
 
  private:
   std::string dir_;
 };
 
-// Runs argv as uid 65534 with its per-run state in `dir` (as $XDG_RUNTIME_DIR would
-// give a logged-in user), so that the test leaves nothing in /tmp.
-std::vector<std::string> AsNobody(const RootlessCopy& copy, const std::vector<std::string>& argv) {
-  std::vector<std::string> out = {"setpriv", "--reuid=65534", "--regid=65534",
-                                  "--clear-groups", "env", "-u", "NSLAB_RUN_DIR",
-                                  "XDG_RUNTIME_DIR=" + copy.runtime_dir()};
-  out.insert(out.end(), argv.begin(), argv.end());
+// Runs 09_user with `args` as uid 65534, exactly as the issue's
+// `setpriv --reuid=65534 --regid=65534 --clear-groups bazel-bin/labs/09_user ...`:
+// setpriv execs the binary (Bazel's output base is under /root, mode 0700) before
+// its capabilities are gone, and from then on the lab has no file to look for.
+std::vector<std::string> AsNobody(const NobodyRuntimeDir& run, const std::vector<std::string>& args) {
+  std::vector<std::string> out = {"env", "-u", "NSLAB_RUN_DIR", "XDG_RUNTIME_DIR=" + run.path(),
+                                  "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                  testutil::LabPath("09_user")};
+  out.insert(out.end(), args.begin(), args.end());
   return out;
 }
 
@@ -135,14 +132,14 @@ TEST(Lab09Test, FileMadeInsideBelongsToTheOutsideUid) {
 
 TEST(Lab09Test, RunsForAnUnprivilegedUserWithEveryNamespace) {
   if (!testutil::IsRoot()) GTEST_SKIP() << "needs root (to become uid 65534)";
-  RootlessCopy copy;
-  auto r = testutil::Run(AsNobody(copy, {copy.lab(), "--", "id", "-u"}));
+  NobodyRuntimeDir run;
+  auto r = testutil::Run(AsNobody(run, {"--", "id", "-u"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "0\n");
   // Every namespace kind of the earlier labs, and only lo for a network.
-  auto ns = testutil::Run(AsNobody(copy, {copy.lab(), "--", "sh", "-c",
-                                    "hostname; echo $$; ip -o link | wc -l; "
-                                    "cat /proc/self/uid_map"}));
+  auto ns = testutil::Run(AsNobody(run, {"--", "sh", "-c",
+                                         "hostname; echo $$; ip -o link | wc -l; "
+                                         "cat /proc/self/uid_map"}));
   ASSERT_EQ(ns.exit_code, 0) << ns.err;
   auto lines = testutil::Lines(ns.out);
   ASSERT_EQ(lines.size(), 4u) << ns.out;
@@ -150,12 +147,15 @@ TEST(Lab09Test, RunsForAnUnprivilegedUserWithEveryNamespace) {
   EXPECT_EQ(lines[1], "1");
   EXPECT_EQ(lines[2], "1") << "only lo";
   EXPECT_EQ(Squeeze(lines[3]), "0 65534 1");
+  // Each run removed its per-run directory: only the (empty) base is left.
+  auto left = testutil::Run({"find", run.path(), "-mindepth", "2"});
+  EXPECT_EQ(left.out, "") << "left behind";
 }
 
 TEST(Lab09Test, UnprivilegedUserCannotMapAnotherUid) {
   if (!testutil::IsRoot()) GTEST_SKIP() << "needs root (to become uid 65534)";
-  RootlessCopy copy;
-  auto r = testutil::Run(AsNobody(copy, {copy.lab(), "--uid", "0", "--", "true"}));
+  NobodyRuntimeDir run;
+  auto r = testutil::Run(AsNobody(run, {"--uid", "0", "--", "true"}));
   EXPECT_EQ(r.exit_code, 125) << r.err;
   EXPECT_NE(r.err.find("uid_map"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("Operation not permitted"), std::string::npos) << r.err;
