@@ -137,18 +137,6 @@ void ChownForChild(const std::string& path, uid_t outside_uid, gid_t outside_gid
   Check(chown(path.c_str(), outside_uid, outside_gid), "chown", path);
 }
 
-HeldFile HoldForChild(const std::string& path, const std::string& link_dir) {
-  HeldFile held;
-  narrate::Syscall("open", "\"" + path + "\", O_RDONLY|O_CLOEXEC");
-  held.fd = Open(path, O_RDONLY);
-  const std::string target = "/proc/self/fd/" + std::to_string(held.fd.Get());
-  held.path = link_dir + "/" + path.substr(path.rfind('/') + 1);
-  // "self" is resolved by whoever opens the link: the child, which inherited fd N.
-  narrate::Syscall("symlink", "\"" + target + "\", \"" + held.path + "\"");
-  Check(symlink(target.c_str(), held.path.c_str()), "symlink", held.path);
-  return held;
-}
-
 std::string UseOwnRunDirIfUnprivileged() {
   if (geteuid() == 0) return "";
   const char* set = std::getenv("NSLAB_RUN_DIR");

@@ -68,19 +68,6 @@ gid_t DefaultOutsideGid();
 // it and mount the rootfs there. A no-op when not root (it is ours already).
 void ChownForChild(const std::string& path, uid_t outside_uid, gid_t outside_gid);
 
-// A file the child must read after it has entered its user namespace, when a
-// directory on the way is closed to the outside uid (Bazel's output base under
-// /root, mode 0700): the parent opens it now (O_CLOEXEC, so the command never sees
-// it) and the child reaches it through the inherited descriptor, /proc/self/fd/N —
-// the file's own mode (0555) still applies, the directories' no longer do.
-// The path returned is a symlink made in `link_dir` (the per-run directory), named
-// like the file and pointing to /proc/self/fd/N, so messages keep the file's name.
-struct HeldFile {
-  UniqueFd fd;
-  std::string path;  // "<link_dir>/busybox.tar" -> "/proc/self/fd/N"
-};
-HeldFile HoldForChild(const std::string& path, const std::string& link_dir);
-
 // Per-run state for an unprivileged user: /run/nslab is root's, so when not root
 // and NSLAB_RUN_DIR is unset, sets it to $XDG_RUNTIME_DIR/nslab, or /tmp/nslab-UID.
 // Returns the base chosen ("" when nothing changed).

@@ -34,11 +34,6 @@ std::string TmpDir(const std::string& name) {
   return dir;
 }
 
-void WriteFileForTest(const std::string& path, const std::string& text) {
-  UniqueFd fd = Open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  WriteAll(fd.Get(), text);
-}
-
 TEST(UserTest, MapLineIsInsideOutsideCount) {
   EXPECT_EQ(MapLine(0, 65534), "0 65534 1\n");
   EXPECT_EQ(MapLine(0, 100000, 65536), "0 100000 65536\n");
@@ -154,33 +149,6 @@ TEST(UserTest, UnprivilegedParentMapsItsOwnIdWithSetgroupsDenied) {
   ASSERT_EQ(waitpid(helper, &status, 0), helper);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-}
-
-// The image under Bazel's 0700 output base: the parent opens it, the child (here a
-// helper that became uid 65534) reads it through the link, not through the path.
-TEST(UserTest, HeldFileIsReadableThroughTheLinkPastA0700Directory) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root (to become uid 65534)";
-  const std::string closed = TmpDir("closed") + "/inner";
-  const std::string open_dir = TmpDir("links");
-  ASSERT_EQ(mkdir(closed.c_str(), 0700), 0);
-  WriteFileForTest(closed + "/image.tar", "tarball");
-  chmod((closed + "/image.tar").c_str(), 0444);
-  HeldFile held = HoldForChild(closed + "/image.tar", open_dir);
-  EXPECT_EQ(held.path, open_dir + "/image.tar");
-  pid_t helper = fork();
-  ASSERT_GE(helper, 0);
-  if (helper == 0) {
-    process::RunInChild([&] {
-      Check(setresgid(65534, 65534, 65534), "setresgid");
-      Check(setresuid(65534, 65534, 65534), "setresuid");
-      if (open((closed + "/image.tar").c_str(), O_RDONLY | O_CLOEXEC) >= 0) return 60;
-      if (errno != EACCES) return 61;
-      return ReadFile(held.path) == "tarball" ? 0 : 62;
-    });
-  }
-  EXPECT_EQ(process::WaitPid(helper).code, 0);
-  unlink(held.path.c_str());
-  ASSERT_EQ(system(("rm -rf " + closed.substr(0, closed.rfind('/')) + " " + open_dir).c_str()), 0);
 }
 
 TEST(UserTest, UnprivilegedUsersGetARunDirOfTheirOwn) {
