@@ -27,9 +27,10 @@ using namespace nslab;
 namespace {
 
 // images/busybox.tar among this binary's runfiles (//images:busybox is a data
-// dependency), or "" when it was not built. The same search as
-// image::BuiltinBusyboxTar(), repeated here so that the doctor does not link
-// libarchive: it must start on a host that lacks the libraries it checks.
+// dependency), or "" when it was not built. The labs carry the image inside them
+// (//images:busybox_embedded); the doctor checks that it builds without linking
+// libarchive (//common:image): it must start on a host that lacks the libraries it
+// checks.
 std::string FindBusyboxImage() {
   std::vector<std::string> dirs;
   for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"})
