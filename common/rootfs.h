@@ -61,6 +61,8 @@ RunDir PrepareRun(std::string_view lab);
 // live pid (or one not ours to signal), anything that is not a directory (a
 // symlink is never followed), and a directory that is a mount point or has one
 // beneath it: a mount is never removed, nor emptied. Errors are printed, not thrown.
+// "Alive" is judged in our PID namespace: labs in different PID namespaces must not
+// share a run base (NSLAB_RUN_DIR).
 std::vector<std::string> RemoveStale(std::string_view lab);
 
 // What to run as the root filesystem: the busybox image built into the binary (the
