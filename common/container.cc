@@ -348,10 +348,16 @@ bool ReadLine(int fd, std::string* line) {
 }
 
 volatile sig_atomic_t g_shim_pid = 0;
+volatile sig_atomic_t g_pending_stop = 0;
 void ForwardToShim(int sig) {
   pid_t pid = g_shim_pid;
+  // Before the shim has said "started" we only remember an interrupt.
+  if (pid <= 0) {
+    if (sig != SIGWINCH) g_pending_stop = 1;
+    return;
+  }
   // The window size is copied by the shim; any other signal means "end it".
-  if (pid > 0) kill(pid, sig == SIGWINCH ? SIGWINCH : SIGTERM);
+  kill(pid, sig == SIGWINCH ? SIGWINCH : SIGTERM);
 }
 
 void CleanupMountsUnder(const std::string& dir) {
@@ -450,6 +456,26 @@ int Run(const Spec& spec, const state::Record& record) {
   // init's euid is 0 (of its user namespace), and Base() would pick root's default.
   setenv("NSLAB_STATE_DIR", state::Base().c_str(), 1);
   Pipe ready = MakePipe();
+  // Attached: an interrupt from now on ends the container, also one that arrives
+  // while it is being created (the handlers are reset in the forked children).
+  const int kSignals[] = {SIGWINCH, SIGINT, SIGTERM, SIGHUP};
+  struct sigaction old_sa[4];
+  if (!spec.detach) {
+    struct sigaction sa = {};
+    sa.sa_handler = ForwardToShim;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 4; ++i) sigaction(kSignals[i], &sa, &old_sa[i]);
+  }
+  struct RestoreSignals {
+    bool on;
+    const int* sigs;
+    struct sigaction* old;
+    ~RestoreSignals() {
+      g_shim_pid = 0;
+      if (on)
+        for (int i = 0; i < 4; ++i) sigaction(sigs[i], &old[i], nullptr);
+    }
+  } restore{!spec.detach, kSignals, old_sa};
   std::fflush(stdout);
   std::fflush(stderr);
   // The double fork: A starts a new session and forks B, then exits at once. B is
@@ -458,6 +484,7 @@ int Run(const Spec& spec, const state::Record& record) {
   narrate::Syscall("fork", "A: setsid, fork B, exit");
   pid_t a = Check(fork(), "fork", "shim");
   if (a == 0) {
+    for (int sig : kSignals) signal(sig, SIG_DFL);
     setsid();
     pid_t b = fork();
     if (b != 0) _exit(b < 0 ? process::kSetupFailed : 0);
@@ -486,10 +513,7 @@ int Run(const Spec& spec, const state::Record& record) {
   console::RawMode raw;
   if (spec.tty && isatty(STDIN_FILENO)) raw = console::RawMode(STDIN_FILENO);
   g_shim_pid = shim_pid;
-  struct sigaction sa = {};
-  sa.sa_handler = ForwardToShim;
-  sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGWINCH, SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  if (g_pending_stop) kill(shim_pid, SIGTERM);  // interrupted while it was created
   if (spec.tty) kill(shim_pid, SIGWINCH);  // the size may have changed already
   bool got = ReadLine(ready.read.Get(), &line);
   g_shim_pid = 0;

@@ -19,6 +19,7 @@
 
 #include "common/console.h"
 #include "common/error.h"
+#include "common/narrate.h"
 #include "common/process.h"
 
 namespace nslab::shim {
@@ -125,6 +126,9 @@ void Exec(const std::string& binary, const Options& o) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::string shown;
+  for (const auto& a : args) shown += (shown.empty() ? "" : " ") + a;
+  narrate::Syscall("execve", binary + " [" + shown + "]");
   std::fflush(stdout);
   std::fflush(stderr);
   execv(binary.c_str(), argv.data());
