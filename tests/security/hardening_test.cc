@@ -257,6 +257,22 @@ TEST_F(HardeningTest, PrivilegedUndoesEachLayer) {
   EXPECT_EQ(harness::ProcFds(init), (std::vector<int>{0, 1, 2}));
 }
 
+TEST_F(HardeningTest, UserNamespaceContainerIsHardenedToo) {
+  // With --user, root inside is uid 65534 outside; the layers apply the same way
+  // (the capabilities are then those of the container's own user namespace). The
+  // rootfs must be reachable by that uid: the built-in image is.
+  Container c = RunDetached({"--user", "busybox", "sleep", "1000"});
+  ASSERT_TRUE(c.ok());
+  pid_t init = c.InitPid();
+  EXPECT_EQ(ProcStatus(init, "CapBnd"), kDockerCaps);
+  EXPECT_EQ(ProcStatus(init, "NoNewPrivs"), "1");
+  EXPECT_EQ(ProcStatus(init, "Seccomp"), "2");
+  EXPECT_EQ(harness::ProcFds(init), (std::vector<int>{0, 1, 2}));
+  auto r = Cli({"exec", c.id(), "sh", "-c", "ls -l /proc/keys; touch /proc/sys/kernel/hostname"});
+  EXPECT_EQ(r.out.rfind("c", 0), 0u) << r.out;  // a character device: /dev/null
+  EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.err;
+}
+
 TEST_F(HardeningTest, InspectDescribesTheProfile) {
   Container c = Start({"--cap-add", "NET_ADMIN"});
   ASSERT_TRUE(c.ok());

@@ -185,8 +185,18 @@ std::string Init() {
   if (env && *env) {
     dir = env;
   } else {
-    dir = TmpDir() + "/nslab-state-" + std::to_string(getpid());
-    mkdir(dir.c_str(), 0711);
+    // Under /run, not TEST_TMPDIR: with --user the container's root (uid 65534
+    // outside) must pass through the state directory's path, and Bazel keeps
+    // TEST_TMPDIR under /root (0700). Removed at exit.
+    char tmpl[] = "/run/nslab-test-XXXXXX";
+    if (mkdtemp(tmpl) != nullptr) {
+      dir = tmpl;
+      chmod(dir.c_str(), 0711);
+      std::atexit([] { testutil::Run({"rm", "-rf", "--one-file-system", StateDir()}); });
+    } else {
+      dir = TmpDir() + "/nslab-state-" + std::to_string(getpid());
+      mkdir(dir.c_str(), 0711);
+    }
     setenv("NSLAB_STATE_DIR", dir.c_str(), 1);
   }
   return dir;
