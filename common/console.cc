@@ -22,8 +22,7 @@ Pty OpenPty() {
   Pty pty;
   // O_NOCTTY: opening a terminal must not make it *our* controlling terminal.
   narrate::Syscall("posix_openpt", "O_RDWR|O_NOCTTY|O_CLOEXEC");
-  pty.master.Reset(Check(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), "posix_openpt",
-                         "/dev/ptmx"));
+  pty.master.Reset(Check(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), "posix_openpt", "/dev/ptmx"));
   Check(grantpt(pty.master.Get()), "grantpt", "/dev/ptmx");
   Check(unlockpt(pty.master.Get()), "unlockpt", "/dev/ptmx");
   char name[64];
@@ -109,8 +108,7 @@ UniqueFd ReceiveFd(int sock) {
 
 Pipe MakeFdSocket() {
   int sv[2];
-  Check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "socketpair",
-        "AF_UNIX");
+  Check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "socketpair", "AF_UNIX");
   Pipe p;
   p.read.Reset(sv[0]);
   p.write.Reset(sv[1]);

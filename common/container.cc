@@ -85,7 +85,9 @@ bool WaitGone(pid_t pid, uint64_t start, int timeout_ms) {
 
 // Moves fd to a number >= 100 (close-on-exec), so that dup2 into 3..6 cannot
 // clobber a source that happens to sit there.
-int Lift(int fd) { return fd < 0 ? -1 : Check(fcntl(fd, F_DUPFD_CLOEXEC, 100), "fcntl", "F_DUPFD"); }
+int Lift(int fd) {
+  return fd < 0 ? -1 : Check(fcntl(fd, F_DUPFD_CLOEXEC, 100), "fcntl", "F_DUPFD");
+}
 
 void Place(int lifted, int target) {
   if (lifted < 0) return;
@@ -95,10 +97,10 @@ void Place(int lifted, int target) {
 
 // The container's side and the shim's side of its stdio.
 struct Stdio {
-  Pipe console;                  // tty: the init sends its pty master through it
-  UniqueFd master;               // tty: received from the init
-  Pipe out, err, in;             // no tty
-  UniqueFd null;                 // /dev/null for stdin without -i
+  Pipe console;       // tty: the init sends its pty master through it
+  UniqueFd master;    // tty: received from the init
+  Pipe out, err, in;  // no tty
+  UniqueFd null;      // /dev/null for stdin without -i
 };
 
 Stdio MakeStdio(bool tty, bool interactive) {
@@ -151,8 +153,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io) {
     //    the mount vanishes with the namespace — nothing to unmount on the host.
     const std::string dir = state::Dir(r.id);
     mount::Mount("overlay", root, "overlay", MS_NODEV,
-                 "lowerdir=" + r.rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir +
-                     "/work");
+                 "lowerdir=" + r.rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work");
   } else {
     mount::Mount(r.rootfs, root, "", MS_BIND | MS_REC);  // --rootfs: as is
   }
@@ -235,13 +236,13 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     // The init: cloned into the new namespaces, waiting on the sync pipe.
     process::CloneOptions opts;
     opts.flags = flags;
-    opts.forward_signals = false;   // we are detached; the shim handles signals
-    opts.kill_with_parent = true;   // the shim dies -> the container dies, nothing leaks
+    opts.forward_signals = false;  // we are detached; the shim handles signals
+    opts.kill_with_parent = true;  // the shim dies -> the container dies, nothing leaks
     process::Child child = process::Clone(opts, [&] { return InitInChild(spec, r, io); });
 
     // Parent-side setup while the child waits.
-    if (r.user) user::WriteMapsFromParent(child.pid(), user::DefaultOutsideUid(),
-                                          user::DefaultOutsideGid());
+    if (r.user)
+      user::WriteMapsFromParent(child.pid(), user::DefaultOutsideUid(), user::DefaultOutsideGid());
     if (!res.cgroup.nodes().empty()) {
       res.cgroup.AddProcess(child.pid());
       for (const auto& n : res.cgroup.nodes()) r.cgroups.push_back(n.dir);
@@ -403,9 +404,9 @@ state::Record Prepare(const Spec& in) {
     r.image = store::NormalizeName(spec.image);
     r.rootfs = store::Rootfs(r.image);
     if (!rootfs::ContainsCommand(r.rootfs, spec.command[0]))
-      throw ExitCodeError(process::kNotFound,
-                          "exec: \"" + spec.command[0] + "\": executable file not found in " +
-                              "the image " + r.image);
+      throw ExitCodeError(process::kNotFound, "exec: \"" + spec.command[0] +
+                                                  "\": executable file not found in " +
+                                                  "the image " + r.image);
   }
   r.id = state::NewId();
   r.name = spec.name.empty() ? r.id : spec.name;
@@ -514,14 +515,14 @@ int Run(const Spec& spec, const state::Record& record) {
   if (spec.tty && isatty(STDIN_FILENO)) raw = console::RawMode(STDIN_FILENO);
   g_shim_pid = shim_pid;
   if (g_pending_stop) kill(shim_pid, SIGTERM);  // interrupted while it was created
-  if (spec.tty) kill(shim_pid, SIGWINCH);  // the size may have changed already
+  if (spec.tty) kill(shim_pid, SIGWINCH);       // the size may have changed already
   bool got = ReadLine(ready.read.Get(), &line);
   g_shim_pid = 0;
   raw.Restore();
   if (got && line.compare(0, 5, "exit ") == 0) return std::atoi(line.c_str() + 5);
-  throw ExitCodeError(process::kSetupFailed,
-                      "lost the container's shim (pid " + std::to_string(shim_pid) +
-                          ") before it reported the exit");
+  throw ExitCodeError(process::kSetupFailed, "lost the container's shim (pid " +
+                                                 std::to_string(shim_pid) +
+                                                 ") before it reported the exit");
 }
 
 // ---- Lifecycle ------------------------------------------------------------------
@@ -569,9 +570,8 @@ void Delete(const std::string& id, bool force) {
   bool shim_alive = state::Alive(r.shim_pid, r.shim_start);
   if ((init_alive || shim_alive) && status != state::kExited) {
     if (!force)
-      throw ExitCodeError(process::kSetupFailed,
-                          "container " + id + " is " + status +
-                              ": stop it first, or remove it with `rm -f`");
+      throw ExitCodeError(process::kSetupFailed, "container " + id + " is " + status +
+                                                     ": stop it first, or remove it with `rm -f`");
   }
   if (init_alive || shim_alive) {
     // The shim takes this lock to record the exit: release it while we wait.
@@ -610,8 +610,7 @@ void Delete(const std::string& id, bool force) {
 
 // ---- exec -----------------------------------------------------------------------
 
-int Exec(const std::string& id, const std::vector<std::string>& command,
-         const ExecOptions& opts) {
+int Exec(const std::string& id, const std::vector<std::string>& command, const ExecOptions& opts) {
   if (command.empty()) throw UsageError("exec needs a command");
   state::Record r = state::Load(id);
   if (state::Status(r) != state::kRunning)
@@ -631,10 +630,13 @@ int Exec(const std::string& id, const std::vector<std::string>& command,
     UniqueFd fd;
   };
   std::vector<Target> targets;
-  for (auto [kind, flag] : std::vector<std::pair<const char*, int>>{
-           {"user", CLONE_NEWUSER}, {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC},
-           {"uts", CLONE_NEWUTS},   {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID},
-           {"mnt", CLONE_NEWNS}}) {
+  for (auto [kind, flag] : std::vector<std::pair<const char*, int>>{{"user", CLONE_NEWUSER},
+                                                                    {"cgroup", CLONE_NEWCGROUP},
+                                                                    {"ipc", CLONE_NEWIPC},
+                                                                    {"uts", CLONE_NEWUTS},
+                                                                    {"net", CLONE_NEWNET},
+                                                                    {"pid", CLONE_NEWPID},
+                                                                    {"mnt", CLONE_NEWNS}}) {
     if (mine[kind] == theirs[kind]) continue;
     std::string path = "/proc/" + std::to_string(init) + "/ns/" + kind;
     targets.push_back({kind, flag, Open(path, O_RDONLY)});
@@ -667,8 +669,8 @@ int Exec(const std::string& id, const std::vector<std::string>& command,
         }
       }
       for (auto& t : targets) {
-        narrate::Syscall("setns", std::string("/proc/") + std::to_string(init) + "/ns/" +
-                                      t.kind + ", " + process::CloneFlagsToString(t.flag));
+        narrate::Syscall("setns", std::string("/proc/") + std::to_string(init) + "/ns/" + t.kind +
+                                      ", " + process::CloneFlagsToString(t.flag));
         Check(setns(t.fd.Get(), t.flag), "setns", t.kind);
       }
       // setns(CLONE_NEWNS) put our root and cwd at the namespace's root: the

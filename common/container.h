@@ -37,15 +37,15 @@ namespace nslab::container {
 
 // What the user asked for (the CLI's flags for `run`).
 struct Spec {
-  std::string image = "busybox";      // ignored when rootfs_dir is set
-  std::string rootfs_dir;             // --rootfs DIR: run it as is (no overlay)
-  std::vector<std::string> command;   // default {"sh"}
+  std::string image = "busybox";     // ignored when rootfs_dir is set
+  std::string rootfs_dir;            // --rootfs DIR: run it as is (no overlay)
+  std::vector<std::string> command;  // default {"sh"}
   std::string name, hostname;
-  std::string net = "bridge";         // bridge | none
-  std::string memory, pids, cpus;     // cgroup limits as typed ("" = none)
-  bool user = false;                  // --user: a user namespace, root -> 65534
+  std::string net = "bridge";      // bridge | none
+  std::string memory, pids, cpus;  // cgroup limits as typed ("" = none)
+  bool user = false;               // --user: a user namespace, root -> 65534
   bool detach = false, tty = false, interactive = false, remove = false;
-  security::Profile security;         // --privileged, --cap-add, --cap-drop
+  security::Profile security;  // --privileged, --cap-add, --cap-drop
 };
 
 // Validates everything a typo could break (hostname, name, net mode, limits,
@@ -80,8 +80,7 @@ struct ExecOptions {
 // there is one), its cgroup and root, forks so the PID namespace applies, and runs
 // command (with its own pty with tty). Returns the command's exit code. Refuses a
 // container that is not running (ExitCodeError 125).
-int Exec(const std::string& id, const std::vector<std::string>& command,
-         const ExecOptions& opts);
+int Exec(const std::string& id, const std::vector<std::string>& command, const ExecOptions& opts);
 
 // The running container's init pid (throws ExitCodeError 125 when not running).
 pid_t InitPid(const std::string& id);

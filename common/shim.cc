@@ -68,8 +68,9 @@ std::vector<std::string> Argv(const std::string& binary, const Options& o) {
 
 Options ParseArgv(int argc, char** argv) {
   if (argc != 5)
-    throw UsageError("usage: nslab-shim STATE_DIR ID INIT_PID -[tiar] (started by "
-                     "11_container run, not by hand)");
+    throw UsageError(
+        "usage: nslab-shim STATE_DIR ID INIT_PID -[tiar] (started by "
+        "11_container run, not by hand)");
   Options o;
   o.state_dir = argv[1];
   o.id = argv[2];
@@ -78,12 +79,22 @@ Options ParseArgv(int argc, char** argv) {
   if (o.init <= 0) throw UsageError(std::string("bad init pid \"") + argv[3] + "\"");
   for (const char* f = argv[4]; *f; ++f) {
     switch (*f) {
-      case '-': break;
-      case 't': o.tty = true; break;
-      case 'i': o.interactive = true; break;
-      case 'a': o.attached = true; break;
-      case 'r': o.remove = true; break;
-      default: throw UsageError(std::string("bad shim flag '") + *f + "'");
+      case '-':
+        break;
+      case 't':
+        o.tty = true;
+        break;
+      case 'i':
+        o.interactive = true;
+        break;
+      case 'a':
+        o.attached = true;
+        break;
+      case 'r':
+        o.remove = true;
+        break;
+      default:
+        throw UsageError(std::string("bad shim flag '") + *f + "'");
     }
   }
   return o;
@@ -173,8 +184,8 @@ void CleanupAfterExit(const state::Record& r) {
     for (int i = 0; i < 1000 && if_nametoindex(r.host_if.c_str()) != 0; ++i) usleep(1000);
   }
   if (!r.address_file.empty() && unlink(r.address_file.c_str()) < 0 && errno != ENOENT)
-    std::fprintf(stderr, "%s: unlink \"%s\": %s\n", ProgramName().c_str(),
-                 r.address_file.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "%s: unlink \"%s\": %s\n", ProgramName().c_str(), r.address_file.c_str(),
+                 std::strerror(errno));
 }
 
 int Run(const Options& o) {
@@ -192,8 +203,7 @@ int Run(const Options& o) {
   // middle of a write: no handler, no race between waitpid and poll.
   sigset_t mask;
   sigemptyset(&mask);
-  for (int s : {SIGCHLD, SIGWINCH, SIGTERM, SIGINT, SIGHUP, SIGQUIT})
-    sigaddset(&mask, s);
+  for (int s : {SIGCHLD, SIGWINCH, SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   UniqueFd sigfd(Check(signalfd(-1, &mask, SFD_CLOEXEC), "signalfd", "SIGCHLD"));
 
@@ -228,10 +238,8 @@ int Run(const Options& o) {
   reap();  // the init may have ended before we blocked SIGCHLD
 
   while (!init_done || out.open() || err.open()) {
-    struct pollfd fds[4] = {{sigfd.Get(), POLLIN, 0},
-                            {out.fd, POLLIN, 0},
-                            {err.fd, POLLIN, 0},
-                            {in_fd, POLLIN, 0}};
+    struct pollfd fds[4] = {
+        {sigfd.Get(), POLLIN, 0}, {out.fd, POLLIN, 0}, {err.fd, POLLIN, 0}, {in_fd, POLLIN, 0}};
     // Once the init is gone the kernel has killed the rest of its PID namespace, so
     // the output ends soon; the timeout only guards against a writer we do not know.
     int n = poll(fds, 4, init_done ? 500 : -1);

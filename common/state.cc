@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <map>
 
 #include "common/error.h"
 
@@ -148,8 +149,7 @@ std::string NewId() {
 }
 
 void ValidateId(const std::string& id) {
-  bool ok = id.size() == 12 &&
-            std::all_of(id.begin(), id.end(), [](char c) {
+  bool ok = id.size() == 12 && std::all_of(id.begin(), id.end(), [](char c) {
               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
             });
   if (!ok) throw UsageError("invalid container id \"" + id + "\" (12 hex digits)");
@@ -160,9 +160,8 @@ void ValidateName(const std::string& name) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
   };
   bool ok = !name.empty() && name.size() <= 63 && alnum(name[0]) &&
-            std::all_of(name.begin(), name.end(), [&](char c) {
-              return alnum(c) || c == '_' || c == '.' || c == '-';
-            });
+            std::all_of(name.begin(), name.end(),
+                        [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
   if (!ok)
     throw UsageError("invalid container name \"" + name +
                      "\": use 1-63 of [a-zA-Z0-9_.-], starting with a letter or digit");
@@ -306,6 +305,54 @@ std::string Format(const Record& r) {
 }
 
 Record Parse(const std::string& text) {
+  using Setter = void (*)(Record&, const std::string&);
+  // One setter per key; unknown keys (from a newer version) are ignored.
+  static const std::map<std::string, Setter> kSetters = {
+      {"id", [](Record& r, const std::string& v) { r.id = v; }},
+      {"name", [](Record& r, const std::string& v) { r.name = v; }},
+      {"image", [](Record& r, const std::string& v) { r.image = v; }},
+      {"rootfs", [](Record& r, const std::string& v) { r.rootfs = v; }},
+      {"arg", [](Record& r, const std::string& v) { r.command.push_back(v); }},
+      {"hostname", [](Record& r, const std::string& v) { r.hostname = v; }},
+      {"net", [](Record& r, const std::string& v) { r.net = v; }},
+      {"address", [](Record& r, const std::string& v) { r.address = v; }},
+      {"address_file", [](Record& r, const std::string& v) { r.address_file = v; }},
+      {"host_if", [](Record& r, const std::string& v) { r.host_if = v; }},
+      {"cgroup", [](Record& r, const std::string& v) { r.cgroups.push_back(v); }},
+      {"limits", [](Record& r, const std::string& v) { r.limits = v; }},
+      {"tty", [](Record& r, const std::string& v) { r.tty = v == "1"; }},
+      {"interactive", [](Record& r, const std::string& v) { r.interactive = v == "1"; }},
+      {"remove", [](Record& r, const std::string& v) { r.remove = v == "1"; }},
+      {"user", [](Record& r, const std::string& v) { r.user = v == "1"; }},
+      {"privileged", [](Record& r, const std::string& v) { r.privileged = v == "1"; }},
+      {"cap_add", [](Record& r, const std::string& v) { r.cap_add = Split(v, ','); }},
+      {"cap_drop", [](Record& r, const std::string& v) { r.cap_drop = Split(v, ','); }},
+      {"creator_pid",
+       [](Record& r, const std::string& v) { r.creator_pid = std::atoi(v.c_str()); }},
+      {"creator_start",
+       [](Record& r, const std::string& v) {
+         r.creator_start = std::strtoull(v.c_str(), nullptr, 10);
+       }},
+      {"shim_pid", [](Record& r, const std::string& v) { r.shim_pid = std::atoi(v.c_str()); }},
+      {"shim_start",
+       [](Record& r, const std::string& v) {
+         r.shim_start = std::strtoull(v.c_str(), nullptr, 10);
+       }},
+      {"pid", [](Record& r, const std::string& v) { r.pid = std::atoi(v.c_str()); }},
+      {"pid_start",
+       [](Record& r, const std::string& v) {
+         r.pid_start = std::strtoull(v.c_str(), nullptr, 10);
+       }},
+      {"created",
+       [](Record& r, const std::string& v) { r.created = std::strtoll(v.c_str(), nullptr, 10); }},
+      {"started",
+       [](Record& r, const std::string& v) { r.started = std::strtoll(v.c_str(), nullptr, 10); }},
+      {"finished",
+       [](Record& r, const std::string& v) { r.finished = std::strtoll(v.c_str(), nullptr, 10); }},
+      {"exited", [](Record& r, const std::string& v) { r.exited = v == "1"; }},
+      {"exit_code", [](Record& r, const std::string& v) { r.exit_code = std::atoi(v.c_str()); }},
+      {"error", [](Record& r, const std::string& v) { r.error = v; }},
+  };
   Record r;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -315,41 +362,8 @@ Record Parse(const std::string& text) {
     pos = end + 1;
     size_t eq = line.find('=');
     if (eq == std::string::npos) continue;
-    std::string k = line.substr(0, eq);
-    std::string v = Unescape(line.substr(eq + 1));
-    auto i64 = [&] { return static_cast<int64_t>(std::strtoll(v.c_str(), nullptr, 10)); };
-    auto u64 = [&] { return static_cast<uint64_t>(std::strtoull(v.c_str(), nullptr, 10)); };
-    if (k == "id") r.id = v;
-    else if (k == "name") r.name = v;
-    else if (k == "image") r.image = v;
-    else if (k == "rootfs") r.rootfs = v;
-    else if (k == "arg") r.command.push_back(v);
-    else if (k == "hostname") r.hostname = v;
-    else if (k == "net") r.net = v;
-    else if (k == "address") r.address = v;
-    else if (k == "address_file") r.address_file = v;
-    else if (k == "host_if") r.host_if = v;
-    else if (k == "cgroup") r.cgroups.push_back(v);
-    else if (k == "limits") r.limits = v;
-    else if (k == "tty") r.tty = i64() != 0;
-    else if (k == "interactive") r.interactive = i64() != 0;
-    else if (k == "remove") r.remove = i64() != 0;
-    else if (k == "user") r.user = i64() != 0;
-    else if (k == "privileged") r.privileged = i64() != 0;
-    else if (k == "cap_add") r.cap_add = Split(v, ',');
-    else if (k == "cap_drop") r.cap_drop = Split(v, ',');
-    else if (k == "creator_pid") r.creator_pid = static_cast<pid_t>(i64());
-    else if (k == "creator_start") r.creator_start = u64();
-    else if (k == "shim_pid") r.shim_pid = static_cast<pid_t>(i64());
-    else if (k == "shim_start") r.shim_start = u64();
-    else if (k == "pid") r.pid = static_cast<pid_t>(i64());
-    else if (k == "pid_start") r.pid_start = u64();
-    else if (k == "created") r.created = i64();
-    else if (k == "started") r.started = i64();
-    else if (k == "finished") r.finished = i64();
-    else if (k == "exited") r.exited = i64() != 0;
-    else if (k == "exit_code") r.exit_code = static_cast<int>(i64());
-    else if (k == "error") r.error = v;
+    auto it = kSetters.find(line.substr(0, eq));
+    if (it != kSetters.end()) it->second(r, Unescape(line.substr(eq + 1)));
   }
   return r;
 }
@@ -359,8 +373,8 @@ void Save(const Record& r) {
   const std::string tmp = dir + "/.state.tmp." + std::to_string(getpid());
   const std::string text = Format(r);
   {
-    UniqueFd fd(Check(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
-                      "open", tmp));
+    UniqueFd fd(
+        Check(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), "open", tmp));
     WriteAll(fd.Get(), text, tmp);
   }
   // rename(2) replaces the old record atomically: a reader sees one or the other.
@@ -376,8 +390,7 @@ Record Load(const std::string& id) {
   const std::string path = Dir(id) + "/" + kStateFile;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT || errno == ENOTDIR)
-      throw ExitCodeError(125, "no such container: " + id);
+    if (errno == ENOENT || errno == ENOTDIR) throw ExitCodeError(125, "no such container: " + id);
     Check(-1, "open", path);
   }
   UniqueFd owned(fd);
@@ -432,8 +445,8 @@ void CreateDir(Record& r) {
   if (!r.name.empty()) {
     for (const auto& other : List()) {
       if (other.name == r.name)
-        throw UsageError("the name \"" + r.name + "\" is already in use by container " +
-                         other.id + " (remove it with `rm -f " + r.name + "`)");
+        throw UsageError("the name \"" + r.name + "\" is already in use by container " + other.id +
+                         " (remove it with `rm -f " + r.name + "`)");
     }
   }
   const std::string dir = Dir(r.id);

@@ -49,8 +49,8 @@ void ValidateName(const std::string& name);
 // container, by the engine once the init runs, by the shim when it ends.
 struct Record {
   std::string id, name;
-  std::string image;                 // image name, or "" with --rootfs
-  std::string rootfs;                // lower dir (image rootfs) or the --rootfs dir
+  std::string image;   // image name, or "" with --rootfs
+  std::string rootfs;  // lower dir (image rootfs) or the --rootfs dir
   std::vector<std::string> command;
   std::string hostname;
   std::string net = "bridge";        // "bridge" or "none"
@@ -62,16 +62,16 @@ struct Record {
   bool tty = false, interactive = false, remove = false, user = false;
   bool privileged = false;
   std::vector<std::string> cap_add, cap_drop;
-  pid_t creator_pid = 0;             // the CLI that created it (only for Status)
+  pid_t creator_pid = 0;  // the CLI that created it (only for Status)
   uint64_t creator_start = 0;
-  pid_t shim_pid = 0;                // the monitor; also the engine before it execs
-  uint64_t shim_start = 0;           // its start time (clock ticks since boot)
-  pid_t pid = 0;                     // the container's init, as the host sees it
+  pid_t shim_pid = 0;       // the monitor; also the engine before it execs
+  uint64_t shim_start = 0;  // its start time (clock ticks since boot)
+  pid_t pid = 0;            // the container's init, as the host sees it
   uint64_t pid_start = 0;
   int64_t created = 0, started = 0, finished = 0;  // unix seconds; 0 = not yet
-  bool exited = false;               // the shim recorded an end
-  int exit_code = 0;                 // shell code: code, or 128 + signal
-  std::string error;                 // why it failed to start, if it did
+  bool exited = false;                             // the shim recorded an end
+  int exit_code = 0;                               // shell code: code, or 128 + signal
+  std::string error;                               // why it failed to start, if it did
 };
 
 // Status strings, as `ps` prints them.

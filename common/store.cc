@@ -98,9 +98,9 @@ bool UnpackAtomically(const std::string& tar_path, const std::string& name,
     nftw(rootfs.c_str(), AddSize, 16, FTW_PHYS);
     Image img{name, source, static_cast<int64_t>(time(nullptr)), g_size, g_files};
     UniqueFd info = Open(tmp + "/info", O_WRONLY | O_CREAT | O_EXCL, 0644);
-    WriteAll(info.Get(), "source=" + source + "\ncreated=" + std::to_string(img.created) +
-                                 "\nsize=" + std::to_string(img.size) +
-                                 "\nfiles=" + std::to_string(img.files) + "\n",
+    WriteAll(info.Get(),
+             "source=" + source + "\ncreated=" + std::to_string(img.created) + "\nsize=" +
+                 std::to_string(img.size) + "\nfiles=" + std::to_string(img.files) + "\n",
              tmp + "/info");
     info.Reset();
     // The atomic step: before it, nobody sees the image; after it, all of it.
@@ -147,9 +147,8 @@ std::string NormalizeName(const std::string& raw) {
   if (colon != std::string::npos) name.erase(colon);
   auto ok_first = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   bool ok = !name.empty() && name.size() <= 63 && ok_first(name[0]) &&
-            std::all_of(name.begin(), name.end(), [&](char c) {
-              return ok_first(c) || c == '_' || c == '.' || c == '-';
-            });
+            std::all_of(name.begin(), name.end(),
+                        [&](char c) { return ok_first(c) || c == '_' || c == '.' || c == '-'; });
   if (!ok)
     throw UsageError("invalid image name \"" + raw +
                      "\": use 1-63 of [a-z0-9_.-], starting with a letter or digit");
@@ -162,16 +161,14 @@ std::string Rootfs(const std::string& raw) {
   if (IsDir(rootfs)) return rootfs;
   if (name != kBuiltin)
     throw ExitCodeError(125, "no such image: " + name +
-                                 " (import one with `11_container import FILE.tar " + name +
-                                 "`)");
+                                 " (import one with `11_container import FILE.tar " + name + "`)");
   UnpackAtomically("", name, "builtin", nullptr);  // from the bytes built into the binary
   return rootfs;
 }
 
 Image Import(const std::string& tar_path, const std::string& raw) {
   const std::string name = NormalizeName(raw);
-  if (IsDir(ImageDir(name)))
-    throw UsageError("image \"" + name + "\" exists already");
+  if (IsDir(ImageDir(name))) throw UsageError("image \"" + name + "\" exists already");
   struct stat st;
   if (stat(tar_path.c_str(), &st) < 0)
     throw UsageError("import \"" + tar_path + "\": " + std::strerror(errno));
@@ -194,8 +191,7 @@ std::vector<Image> List() {
     }
   }
   closedir(d);
-  std::sort(out.begin(), out.end(),
-            [](const Image& a, const Image& b) { return a.name < b.name; });
+  std::sort(out.begin(), out.end(), [](const Image& a, const Image& b) { return a.name < b.name; });
   return out;
 }
 

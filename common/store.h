@@ -39,10 +39,10 @@ std::string NormalizeName(const std::string& name);
 
 struct Image {
   std::string name;
-  std::string source;     // "builtin" or the imported tarball's path
-  int64_t created = 0;    // unix seconds
-  uint64_t size = 0;      // bytes of the unpacked rootfs (apparent size)
-  uint64_t files = 0;     // entries unpacked
+  std::string source;   // "builtin" or the imported tarball's path
+  int64_t created = 0;  // unix seconds
+  uint64_t size = 0;    // bytes of the unpacked rootfs (apparent size)
+  uint64_t files = 0;   // entries unpacked
 };
 
 // The rootfs directory of image `name`, for the overlay's lowerdir. The built-in

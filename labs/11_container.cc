@@ -66,12 +66,13 @@ std::string PsLine(pid_t pid) {
   }
   unsigned tty = f.size() > 4 ? static_cast<unsigned>(std::stoul(f[4])) : 0;
   unsigned major = (tty >> 8) & 0xfff, minor = (tty & 0xff) | ((tty >> 12) & 0xfff00);
-  std::string tty_name = tty == 0 ? "?" : (major >= 136 && major <= 143)
-                                              ? "pts/" + std::to_string(minor)
-                                              : std::to_string(major) + "," + std::to_string(minor);
+  std::string tty_name = tty == 0 ? "?"
+                         : (major >= 136 && major <= 143)
+                             ? "pts/" + std::to_string(minor)
+                             : std::to_string(major) + "," + std::to_string(minor);
   char line[512];
-  std::snprintf(line, sizeof line, "%7d %7d %-4c %-7s %s", pid, p.ppid, p.state,
-                tty_name.c_str(), cmdline.c_str());
+  std::snprintf(line, sizeof line, "%7d %7d %-4c %-7s %s", pid, p.ppid, p.state, tty_name.c_str(),
+                cmdline.c_str());
   return line;
 }
 
@@ -147,8 +148,9 @@ int Demo(bool verbose) {
     narrate::Title("Step 5: /proc/PID/ns of the CLI, the shim and sh");
     narrate::Table(ns::TableHeader({"11_container", "nslab-shim", "sh"}),
                    ns::TableRows({ns::Read(getpid()), ns::Read(r.shim_pid), ns::Read(r.pid)}));
-    narrate::Step("the shim shares every namespace with the host; sh has its own cgroup, "
-                  "ipc, mnt, net, pid and uts");
+    narrate::Step(
+        "the shim shares every namespace with the host; sh has its own cgroup, "
+        "ipc, mnt, net, pid and uts");
   } catch (...) {
     container::Delete(r.id, true);
     throw;
@@ -176,9 +178,8 @@ int Ps(bool quiet) {
                      state::StatusDetail(r), Join(r.command), state::Ago(r.created)},
                     false});
   }
-  std::cout << Plain(narrate::RenderTable({"CONTAINER ID", "NAME", "PID", "STATUS", "COMMAND",
-                                     "CREATED"},
-                                    rows));
+  std::cout << Plain(
+      narrate::RenderTable({"CONTAINER ID", "NAME", "PID", "STATUS", "COMMAND", "CREATED"}, rows));
   return 0;
 }
 
@@ -200,7 +201,8 @@ int main(int argc, char** argv) {
   // run
   container::Spec spec;
   std::vector<std::string> run_args;
-  auto* run = app.add_subcommand("run", "Create and start a container: run [flags] IMAGE [CMD ARGS...] (default CMD: sh)");
+  auto* run = app.add_subcommand(
+      "run", "Create and start a container: run [flags] IMAGE [CMD ARGS...] (default CMD: sh)");
   run->add_flag("-d,--detach", spec.detach, "Print the id and return; the shim keeps it running");
   run->add_flag("-i,--interactive", spec.interactive, "Keep stdin open and pass it on");
   run->add_flag("-t,--tty", spec.tty, "Give the container a pty (held by the shim)");
@@ -217,7 +219,8 @@ int main(int argc, char** argv) {
                 "No capability drop, no seccomp filter, no masked paths");
   // One name per flag (repeat the flag for more): `--cap-add NET_ADMIN busybox` must
   // not take "busybox" for a capability.
-  run->add_option("--cap-add", spec.security.cap_add, "Add a capability (NET_ADMIN, ...; repeatable)")
+  run->add_option("--cap-add", spec.security.cap_add,
+                  "Add a capability (NET_ADMIN, ...; repeatable)")
       ->allow_extra_args(false);
   run->add_option("--cap-drop", spec.security.cap_drop, "Drop a capability (or ALL; repeatable)")
       ->allow_extra_args(false);
@@ -230,7 +233,8 @@ int main(int argc, char** argv) {
 
   // exec
   container::ExecOptions exec_opts;
-  auto* exec = app.add_subcommand("exec", "Run a command in a running container: exec [flags] ID CMD [ARGS...]");
+  auto* exec = app.add_subcommand(
+      "exec", "Run a command in a running container: exec [flags] ID CMD [ARGS...]");
   exec->add_flag("-i,--interactive", exec_opts.interactive, "Keep stdin open");
   exec->add_flag("-t,--tty", exec_opts.tty, "A pty of its own");
   std::vector<std::string> exec_args;  // ID CMD [ARGS...]
@@ -344,17 +348,16 @@ int main(int argc, char** argv) {
     }
     if (*import) {
       store::Image img = store::Import(tar, image_name);
-      std::cout << img.name << " " << store::HumanSize(img.size) << " (" << img.files
-                << " entries)" << std::endl;
+      std::cout << img.name << " " << store::HumanSize(img.size) << " (" << img.files << " entries)"
+                << std::endl;
       return 0;
     }
     if (*images) {
       store::Rootfs(store::kBuiltin);  // the built-in image is always listed
       std::vector<narrate::Row> rows;
       for (const auto& img : store::List())
-        rows.push_back({{img.name, store::HumanSize(img.size), state::Ago(img.created),
-                         img.source},
-                        false});
+        rows.push_back(
+            {{img.name, store::HumanSize(img.size), state::Ago(img.created), img.source}, false});
       std::cout << Plain(narrate::RenderTable({"IMAGE", "SIZE", "CREATED", "SOURCE"}, rows));
       return 0;
     }

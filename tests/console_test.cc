@@ -101,8 +101,7 @@ TEST(ConsoleTest, RelayCopiesLogsAndEndsAtEof) {
   in.write.Reset();
   ASSERT_EQ(write(from.write.Get(), "output", 6), 6);
   from.write.Reset();
-  console::Relay(in.read.Get(), to.write.Get(), from.read.Get(), out.write.Get(),
-                 log.write.Get());
+  console::Relay(in.read.Get(), to.write.Get(), from.read.Get(), out.write.Get(), log.write.Get());
   out.write.Reset();
   log.write.Reset();
   EXPECT_EQ(ReadAll(out.read.Get()), "output");

@@ -3,12 +3,12 @@
 // logs, stops and removes containers, and leaves nothing behind. Checked from
 // outside: /proc, the mount table, links, cgroup directories, the state directory.
 #include <dirent.h>
-#include <algorithm>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -108,8 +108,8 @@ std::vector<std::string> MountsOf(const std::string& id) {
 
 bool CgroupExists(const std::string& id) {
   for (const char* ctrl : {"memory", "pids", "cpu", "unified"}) {
-    RunResult r = testutil::Run({"find", std::string("/sys/fs/cgroup/") + ctrl, "-maxdepth",
-                                 "4", "-name", "nslab-" + id});
+    RunResult r = testutil::Run(
+        {"find", std::string("/sys/fs/cgroup/") + ctrl, "-maxdepth", "4", "-name", "nslab-" + id});
     if (!r.out.empty()) return true;
   }
   return false;
@@ -240,7 +240,8 @@ TEST_F(Lab11Test, NamespaceTableMatchesTheReferenceObservation) {
   RunResult r = Ctr({"inspect", id});
   for (const char* kind : {"cgroup", "ipc", "mnt", "net", "pid", "uts"})
     EXPECT_TRUE(std::regex_search(r.out, std::regex(std::string(R"(\* )") + kind + " ")))
-        << kind << "\n" << r.out;
+        << kind << "\n"
+        << r.out;
   EXPECT_FALSE(std::regex_search(r.out, std::regex(R"(\* user )"))) << r.out;
   EXPECT_EQ(Ctr({"rm", "-f", id}).exit_code, 0);
 }
@@ -329,8 +330,7 @@ TEST_F(Lab11Test, RmForceRecoversAfterTheShimIsKilled) {
   ASSERT_EQ(kill(shim, SIGKILL), 0);
   // The init dies with its shim (parent-death signal); ps must not say "running".
   for (int i = 0; i < 200 && Exists("/proc/" + std::to_string(init) + "/stat") &&
-                  Slurp("/proc/" + std::to_string(init) + "/stat").find(") Z") ==
-                      std::string::npos;
+                  Slurp("/proc/" + std::to_string(init) + "/stat").find(") Z") == std::string::npos;
        ++i)
     usleep(10000);
   for (const auto& l : Lines(Ctr({"ps"}).out))
@@ -358,8 +358,8 @@ TEST_F(Lab11Test, ExitCodesAreDockers) {
   EXPECT_EQ(code({"run", "--rm", "--net", "none", "busybox", "no-such-command"}), 127);
   // 137: an attached run whose container is killed (stop -t 0 from another CLI).
   const std::string name = testutil::UniqueName("k9");
-  auto bg = testutil::Start({Bin(), "run", "--rm", "--name", name, "--net", "none", "busybox",
-                             "sleep", "1000"});
+  auto bg = testutil::Start(
+      {Bin(), "run", "--rm", "--name", name, "--net", "none", "busybox", "sleep", "1000"});
   for (int i = 0; i < 500 && Ctr({"exec", name, "true"}).exit_code != 0; ++i) usleep(10000);
   EXPECT_EQ(Ctr({"stop", "-t", "0", name}).exit_code, 0);
   RunResult r = bg.Finish();
@@ -397,25 +397,30 @@ TEST_F(Lab11Test, UserNamespaceMapsRootToNobody) {
 }
 
 // Rootless: an ordinary user (65534 here) runs a container with --user --net none;
-// state and images go to directories of its own. The binaries and the image are
-// copied where that user can read them (Bazel's output base is root's, mode 0700).
+// state and images go to directories of its own. The two binaries are copied where
+// that user can run them (Bazel's output base is root's, mode 0700): the CLI execs
+// the shim found beside it. The image needs no copy: it is built into the CLI.
 TEST_F(Lab11Test, RootlessWithUserNamespaceAndNoNetwork) {
   if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs setpriv (util-linux)";
   const std::string dir = base_ + "/rootless";
-  const std::string rf = dir + "/runfiles/nslab";
-  ASSERT_EQ(testutil::Run({"mkdir", "-p", dir + "/bin", rf + "/images"}).exit_code, 0);
-  ASSERT_EQ(testutil::Run({"cp", "-L", Bin(), testutil::LabPath("nslab-shim"), dir + "/bin/"})
-                .exit_code, 0);
-  ASSERT_EQ(testutil::Run({"cp", "-L", testutil::Runfile("images/busybox.tar"),
-                           rf + "/images/"}).exit_code, 0);
+  ASSERT_EQ(testutil::Run({"mkdir", "-p", dir + "/bin"}).exit_code, 0);
+  ASSERT_EQ(
+      testutil::Run({"cp", "-L", Bin(), testutil::LabPath("nslab-shim"), dir + "/bin/"}).exit_code,
+      0);
   ASSERT_EQ(testutil::Run({"chmod", "-R", "a+rX", base_}).exit_code, 0);
   ASSERT_EQ(testutil::Run({"chown", "65534:65534", dir}).exit_code, 0);
   auto as_nobody = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {"setpriv", "--reuid=65534", "--regid=65534",
-                                     "--clear-groups", "env", "-i", "PATH=/usr/bin:/bin",
-                                     "HOME=/nonexistent", "RUNFILES_DIR=" + dir + "/runfiles",
+    std::vector<std::string> argv = {"setpriv",
+                                     "--reuid=65534",
+                                     "--regid=65534",
+                                     "--clear-groups",
+                                     "env",
+                                     "-i",
+                                     "PATH=/usr/bin:/bin",
+                                     "HOME=/nonexistent",
                                      "NSLAB_STATE_DIR=" + dir + "/run",
-                                     "NSLAB_IMAGE_DIR=" + dir + "/lib", dir + "/bin/11_container"};
+                                     "NSLAB_IMAGE_DIR=" + dir + "/lib",
+                                     dir + "/bin/11_container"};
     argv.insert(argv.end(), args.begin(), args.end());
     return testutil::Run(argv);
   };
@@ -472,12 +477,12 @@ TEST_F(Lab11Test, DemoReproducesTheReferenceObservation) {
   const pid_t cli = bg.pid;
   RunResult r = bg.Finish();
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(nslab-shim\(\d+\)\n\s+└─sh\(\d+\) \[cgroup ipc mnt net pid uts\])")))
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex(R"(nslab-shim\(\d+\)\n\s+└─sh\(\d+\) \[cgroup ipc mnt net pid uts\])")))
       << r.out;
   EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(\n\s+1 root\s+sh\n)"))) << r.out;
   for (const char* kind : {"cgroup", "ipc", "mnt", "net", "pid", "uts"})
-    EXPECT_TRUE(std::regex_search(r.out, std::regex(std::string(R"(\* )") + kind + " ")))
-        << kind;
+    EXPECT_TRUE(std::regex_search(r.out, std::regex(std::string(R"(\* )") + kind + " "))) << kind;
   EXPECT_NE(r.out.find("is gone"), std::string::npos) << r.out;
   // Nothing named after the demo is left.
   EXPECT_EQ(Ctr({"inspect", "nslab-demo-" + std::to_string(cli)}).exit_code, 125);

@@ -142,7 +142,7 @@ TEST_F(ShimTest, SigtermToTheShimKillsTheInit) {
   pid_t m = StartShim(o, SleepForever, &ready, &cli);
   char buf[64];
   ASSERT_GT(read(ready.Get(), buf, sizeof buf), 0);  // "started ..."
-  kill(m, SIGTERM);  // what an interrupted attached CLI sends
+  kill(m, SIGTERM);                                  // what an interrupted attached CLI sends
   std::string rest = ReadAll(ready.Get());
   EXPECT_NE(rest.find("exit 137"), std::string::npos) << rest;
   waitpid(m, nullptr, 0);

@@ -86,8 +86,8 @@ TEST_F(StateTest, IdsAreTwelveHexDigitsAndDiffer) {
 }
 
 TEST_F(StateTest, BadIdsAndNamesAreRefused) {
-  for (const char* id : {"", ".", "..", "a b", "a/b", "0123456789AB", "0123456789a",
-                         "../../etc/xx"})
+  for (const char* id :
+       {"", ".", "..", "a b", "a/b", "0123456789AB", "0123456789a", "../../etc/xx"})
     EXPECT_THROW(state::ValidateId(id), UsageError) << id;
   for (const char* name : {"", ".", "..", "a b", "a/b", "-x", "_x"})
     EXPECT_THROW(state::ValidateName(name), UsageError) << name;
@@ -113,8 +113,7 @@ TEST_F(StateTest, SaveLoadListAndResolve) {
 
   EXPECT_EQ(state::Resolve("alpha"), a.id);
   EXPECT_EQ(state::Resolve(b.id), b.id);
-  if (a.id.substr(0, 3) != b.id.substr(0, 3))
-    EXPECT_EQ(state::Resolve(a.id.substr(0, 3)), a.id);
+  if (a.id.substr(0, 3) != b.id.substr(0, 3)) EXPECT_EQ(state::Resolve(a.id.substr(0, 3)), a.id);
   try {
     state::Resolve("nosuch");
     FAIL() << "resolved an unknown name";
