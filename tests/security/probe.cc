@@ -226,6 +226,16 @@ void ScanExe(int* seen, int* opened) {
     }
     int path_fd = open(exe.c_str(), O_PATH | O_CLOEXEC);
     if (path_fd >= 0) {
+      // Reaching an executable that is not a file of the container (a runtime
+      // process caught while joining, e.g. `exec` before it is non-dumpable) is
+      // already the hole: the O_PATH fd could be reopened once the binary is idle.
+      struct stat via_proc, by_path;
+      bool inside = fstat(path_fd, &via_proc) == 0 && stat(target, &by_path) == 0 &&
+                    via_proc.st_dev == by_path.st_dev && via_proc.st_ino == by_path.st_ino;
+      if (!inside) {
+        ++*opened;
+        Escaped("exe", exe + " -> " + target + ": a host executable reachable through /proc");
+      }
       int w = open(("/proc/self/fd/" + std::to_string(path_fd)).c_str(), O_WRONLY | O_CLOEXEC);
       if (w >= 0) {
         ++*opened;
