@@ -16,6 +16,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <thread>
 
 #include "common/cgroup.h"
 #include "common/console.h"
@@ -138,17 +140,32 @@ void AttachStdioInChild(Stdio& io, bool tty) {
 
 // ---- The init, in the child ------------------------------------------------------
 
-int InitInChild(const Spec& spec, const state::Record& r, Stdio& io) {
+// Blocks until the parent has moved us into the container's cgroup (one byte on
+// fd); EOF means it could not.
+void WaitForCgroupInChild(int fd) {
+  if (fd < 0) return;
+  char byte;
+  ssize_t n;
+  do {
+    n = read(fd, &byte, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1)
+    throw ExitCodeError(process::kSetupFailed, "the container could not be moved into its cgroup");
+  close(fd);
+}
+
+int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_fd,
+                int cgroup_write_fd) {
+  // Our copy of the parent's end, or we would never see EOF if the parent fails.
+  if (cgroup_write_fd >= 0) close(cgroup_write_fd);
   // 1. Root of the user namespace (when there is one): the maps are written.
   if (r.user) user::SetupInChild();
-  // 2. A cgroup namespace rooted at the cgroup the parent just moved us into, so
-  //    /proc/self/cgroup reads "/" inside (cgroup_namespaces(7)).
-  cgroup::UnshareInChild();
-  // 3. Mounts of our own, none propagating to the host.
+  // 2. Mounts of our own, none propagating to the host. (The parent moves us into our
+  //    cgroup meanwhile: that move can take a whole RCU grace period; see step 5.)
   mount::MakePrivateInChild();
   const std::string root = RootDir(r.id);
   if (!r.image.empty()) {
-    // 4. The overlay, mounted in *this* mount namespace only: the image is the
+    // 3. The overlay, mounted in *this* mount namespace only: the image is the
     //    read-only lower layer, every change lands in upper/ of the state dir, and
     //    the mount vanishes with the namespace — nothing to unmount on the host.
     const std::string dir = state::Dir(r.id);
@@ -157,11 +174,15 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io) {
   } else {
     mount::Mount(r.rootfs, root, "", MS_BIND | MS_REC);  // --rootfs: as is
   }
-  // 5. The pseudo filesystems, then pivot_root into the new root.
+  // 4. The pseudo filesystems, then pivot_root into the new root.
   mount::MountProcInChild(root + "/proc");
   mount::SetupDevInChild(root + "/dev");
   mount::MountSysReadOnlyInChild(root + "/sys");
   mount::PivotRootInChild(root);
+  // 5. A cgroup namespace rooted at the cgroup the parent has moved us into by now,
+  //    so /proc/self/cgroup reads "/" inside (cgroup_namespaces(7)).
+  WaitForCgroupInChild(cgroup_fd);
+  cgroup::UnshareInChild();
   // 6. Hardening of /proc and /sys (H6): masked and read-only paths.
   security::MaskPathsInChild(spec.security);
   // 7. Hostname and network.
@@ -238,14 +259,38 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     opts.flags = flags;
     opts.forward_signals = false;  // we are detached; the shim handles signals
     opts.kill_with_parent = true;  // the shim dies -> the container dies, nothing leaks
-    process::Child child = process::Clone(opts, [&] { return InitInChild(spec, r, io); });
+    // The cgroup move and the child's mounts overlap: on cgroup v1 the first write to
+    // cgroup.procs waits for an RCU grace period (~10 ms), longer than the mounts.
+    Pipe cgroup_ready;
+    if (!res.cgroup.nodes().empty()) cgroup_ready = MakePipe();
+    const int cgroup_fd = cgroup_ready.read.Get(), cgroup_write_fd = cgroup_ready.write.Get();
+    process::Child child =
+        process::Clone(opts, [&] { return InitInChild(spec, r, io, cgroup_fd, cgroup_write_fd); });
+    cgroup_ready.read.Reset();
 
     // Parent-side setup while the child waits.
     if (r.user)
       user::WriteMapsFromParent(child.pid(), user::DefaultOutsideUid(), user::DefaultOutsideGid());
+    std::exception_ptr mover_error;
+    std::thread mover;
+    struct JoinOnExit {
+      std::thread& t;
+      ~JoinOnExit() {
+        if (t.joinable()) t.join();
+      }
+    } join_mover{mover};
     if (!res.cgroup.nodes().empty()) {
-      res.cgroup.AddProcess(child.pid());
       for (const auto& n : res.cgroup.nodes()) r.cgroups.push_back(n.dir);
+      const pid_t pid = child.pid();
+      mover = std::thread([&res, &cgroup_ready, &mover_error, pid] {
+        try {
+          res.cgroup.AddProcess(pid);
+          WriteAll(cgroup_ready.write.Get(), "c", "cgroup sync pipe");
+        } catch (...) {
+          mover_error = std::current_exception();
+        }
+        cgroup_ready.write.Reset();  // EOF: the child gives up
+      });
     }
     if (r.net == "bridge") {
       res.link = net::CreateVethFromParent(child.pid(), r.host_if, "eth0");
@@ -256,8 +301,17 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     r.started = state::Now();
     state::Save(r);
 
-    // Go: the child sets itself up and execs; its error, if any, is thrown here.
-    child.Go();
+    // Go: the child sets itself up and execs; its error, if any, is thrown here
+    // (the cgroup's error first: it is the cause of the child's).
+    try {
+      child.Go();
+    } catch (...) {
+      if (mover.joinable()) mover.join();
+      if (mover_error) std::rethrow_exception(mover_error);
+      throw;
+    }
+    if (mover.joinable()) mover.join();
+    if (mover_error) std::rethrow_exception(mover_error);
 
     if (r.tty) {
       io.console.write.Reset();

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -177,12 +176,10 @@ void CleanupAfterExit(const state::Record& r) {
       usleep(1000);
     }
   }
-  if (!r.host_if.empty()) {
-    // The veth goes with the container's network namespace, which the kernel tears
-    // down from a workqueue shortly after the last process left it. Wait for that
-    // (briefly) so that "the container ended" also means "its link is gone".
-    for (int i = 0; i < 1000 && if_nametoindex(r.host_if.c_str()) != 0; ++i) usleep(1000);
-  }
+  // The veth needs nothing: it goes with the container's network namespace, which
+  // the kernel tears down from a workqueue a little later. Waiting for that here
+  // would only slow down every `run --rm` (issue 9: nothing waited on synchronously
+  // that the kernel tears down anyway); `rm` deletes it at once if it is still there.
   if (!r.address_file.empty() && unlink(r.address_file.c_str()) < 0 && errno != ENOENT)
     std::fprintf(stderr, "%s: unlink \"%s\": %s\n", ProgramName().c_str(), r.address_file.c_str(),
                  std::strerror(errno));

@@ -382,6 +382,9 @@ TEST_F(Lab11Test, InterruptingAnAttachedRunCleansUp) {
   EXPECT_EQ(r.exit_code, 137) << r.err;
   EXPECT_FALSE(Exists(StateDir(id)));
   EXPECT_FALSE(CgroupExists(id));
+  // The veth goes with the network namespace, which the kernel tears down from a
+  // workqueue shortly after the last process left it.
+  for (int i = 0; i < 500 && !LinksOf(id).empty(); ++i) usleep(10000);
   EXPECT_TRUE(LinksOf(id).empty());
   EXPECT_TRUE(MountsOf(id).empty());
 }
