@@ -204,14 +204,6 @@ Ctx BuildFilter(const Options& opts) {
   return ctx;
 }
 
-std::string ErrnoName(int err) {
-  switch (err) {
-    case EPERM: return "EPERM";
-    case ENOSYS: return "ENOSYS";
-    default: return std::to_string(err);
-  }
-}
-
 std::string HexValue(uint64_t v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
