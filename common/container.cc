@@ -158,6 +158,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
                 int cgroup_write_fd) {
   // Our copy of the parent's end, or we would never see EOF if the parent fails.
   if (cgroup_write_fd >= 0) close(cgroup_write_fd);
+  signal(SIGPIPE, SIG_DFL);  // the engine ignores it; the container must not
   // 1. Root of the user namespace (when there is one): the maps are written.
   if (r.user) user::SetupInChild();
   // 2. Mounts of our own, none propagating to the host. (The parent moves us into our
@@ -219,6 +220,9 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
                              int ready_fd) {
   // Orphans of the container come to us (and to the shim we become), not to PID 1.
   Check(prctl(PR_SET_CHILD_SUBREAPER, 1), "prctl", "PR_SET_CHILD_SUBREAPER");
+  // A CLI that went away must not kill us with SIGPIPE before we record how the
+  // start went (the init sets it back to the default before it execs).
+  signal(SIGPIPE, SIG_IGN);
   Resources res;
   int code = 0;
   try {
@@ -506,7 +510,13 @@ state::Record Prepare(const Spec& in) {
 }
 
 int Run(const Spec& spec, const state::Record& record) {
-  const std::string shim_bin = shim::FindBinary();
+  std::string shim_bin;
+  try {
+    shim_bin = shim::FindBinary();
+  } catch (...) {
+    state::RemoveDir(record.id);  // nothing started: leave no record behind
+    throw;
+  }
   // Pin the state directory for everything forked from here: after SetupInChild the
   // init's euid is 0 (of its user namespace), and Base() would pick root's default.
   setenv("NSLAB_STATE_DIR", state::Base().c_str(), 1);
@@ -537,7 +547,13 @@ int Run(const Spec& spec, const state::Record& record) {
   // orphaned, reparented to init (or the nearest subreaper), in a session without a
   // terminal: nothing the CLI's shell does (Ctrl-C, closing the terminal) reaches it.
   narrate::Syscall("fork", "A: setsid, fork B, exit");
-  pid_t a = Check(fork(), "fork", "shim");
+  pid_t a = fork();
+  if (a < 0) {
+    int saved = errno;
+    state::RemoveDir(record.id);
+    errno = saved;
+    Check(-1, "fork", "shim");
+  }
   if (a == 0) {
     for (int sig : kSignals) signal(sig, SIG_DFL);
     setsid();
