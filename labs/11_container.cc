@@ -174,8 +174,11 @@ int Ps(bool quiet) {
   std::vector<narrate::Row> rows;
   for (const auto& r : all) {
     std::string status = state::Status(r);
+    // Long commands are cut, as docker ps does, so one does not widen the table.
+    std::string command = Join(r.command);
+    if (command.size() > 32) command = command.substr(0, 29) + "...";
     rows.push_back({{r.id, r.name, status == state::kRunning ? std::to_string(r.pid) : "-",
-                     state::StatusDetail(r), Join(r.command), state::Ago(r.created)},
+                     state::StatusDetail(r), command, state::Ago(r.created)},
                     false});
   }
   std::cout << Plain(
