@@ -109,6 +109,7 @@ int Demo(bool verbose) {
   narrate::Title("11_container: `docker run -it -d busybox`, reproduced");
 
   // 1. Start a detached busybox sh with a pty (the CLI returns; the shim stays).
+  narrate::Title("Step 1: run -it -d busybox (detached, with a pty)");
   container::Spec spec;
   spec.detach = spec.tty = spec.interactive = true;
   spec.name = "nslab-demo-" + std::to_string(getpid());
