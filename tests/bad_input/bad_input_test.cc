@@ -268,8 +268,10 @@ class BadInputTest : public ::testing::TestWithParam<Case> {
   }
   static void TearDownTestSuite() {
     if (!env_) return;
-    Cli({"rm", "-f", env_->running});
-    Cli({"rm", "-f", env_->exited});
+    // Our fixtures, and any container a case created by mistake (our own state
+    // directory only).
+    for (const auto& id : Entries(harness::StateDir()))
+      if (id.size() == 12) Cli({"rm", "-f", id});
     testutil::Run({"rm", "-rf", env_->tmp});
     delete env_;
     env_ = nullptr;
@@ -307,6 +309,10 @@ class BadInputTest : public ::testing::TestWithParam<Case> {
 
   testutil::RunResult RunCase(const Case& c) {
     std::vector<std::string> args = Expand(c.args);
+    // `run` rows get --net none: a run accepted by mistake then makes no veth.
+    if (c.lab == "11_container" && !args.empty() && args[0] == "run" &&
+        std::find(args.begin(), args.end(), "--net") == args.end())
+      args.insert(args.begin() + 1, {"--net", "none"});
     std::vector<std::string> argv;
     switch (c.wrap) {
       case Wrap::kPlain:
@@ -373,13 +379,32 @@ TEST_P(BadInputTest, OneLineErrorDocumentedCodeNothingLeft) {
   EXPECT_NE(lines[0].find(c.message), std::string::npos)
       << "expected \"" << c.message << "\" in: " << lines[0];
 
-  EXPECT_EQ(harness::Diff(before, harness::TakeSnapshot()), std::vector<std::string>{});
+  // Only what appeared counts: something of an earlier case may still be vanishing
+  // (the kernel removes a veth with its network namespace, asynchronously).
+  std::vector<std::string> added;
+  for (const auto& d : harness::Diff(before, harness::TakeSnapshot()))
+    if (d[0] == '+') added.push_back(d);
+  EXPECT_EQ(added, std::vector<std::string>{});
   EXPECT_EQ(Entries(env_->images + "/images"), images) << "an image was left";
   EXPECT_EQ(Entries(env_->run), runs) << "a run directory was left";
   EXPECT_EQ(Entries(env_->victim), std::vector<std::string>{}) << "written outside an image";
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, BadInputTest, ::testing::ValuesIn(Cases()),
+// Two targets share this table (see BUILD): lab 11's rows and labs 04-10's rows, so
+// that one lab that does not build does not hide the other's results.
+std::vector<Case> Group() {
+  std::vector<Case> out;
+  for (const Case& c : Cases()) {
+#if NSLAB_BAD_INPUT_GROUP == 11
+    if (c.lab == "11_container") out.push_back(c);
+#else
+    if (c.lab != "11_container") out.push_back(c);
+#endif
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, BadInputTest, ::testing::ValuesIn(Group()),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return info.param.name;
                          });
