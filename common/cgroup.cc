@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <set>
@@ -20,6 +22,7 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/narrate.h"
+#include "common/process.h"
 
 namespace nslab::cgroup {
 namespace {
@@ -116,11 +119,13 @@ void WriteControl(const std::string& path, const std::string& value) {
   WriteFile(path, value);
 }
 
-int64_t MonotonicMs() {
+int64_t NowMs(clockid_t clock) {
   timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
+
+int64_t MonotonicMs() { return NowMs(CLOCK_MONOTONIC); }
 
 void SleepMs(int ms) {
   timespec ts{0, static_cast<long>(ms) * 1000000L};
@@ -858,5 +863,115 @@ void UnshareInChild() {
 }
 
 void SetFakeKernelForTesting(FakeKernel fake) { Fake() = std::move(fake); }
+
+int ForkBombInChild(int tries) {
+  std::vector<pid_t> kids;
+  int refused = 0, first_errno = 0;
+  for (int i = 0; i < tries; ++i) {
+    pid_t kid = fork();
+    if (kid == 0) {
+      pause();
+      _exit(0);
+    }
+    if (kid < 0) {
+      if (first_errno == 0) first_errno = errno;
+      ++refused;
+      continue;
+    }
+    kids.push_back(kid);
+  }
+  narrate::Step("fork bomb: " + std::to_string(tries) + " forks: " +
+                std::to_string(kids.size()) + " succeeded, " + std::to_string(refused) +
+                " refused" +
+                (refused ? std::string(" with ") + strerrorname_np(first_errno) + " (" +
+                               std::strerror(first_errno) + ")"
+                         : std::string()));
+  for (pid_t kid : kids) kill(kid, SIGKILL);
+  for (pid_t kid : kids) process::WaitPid(kid);
+  return refused;
+}
+
+int MemoryHogInChild(int cap_mb) {
+  Pipe progress = MakePipe();
+  std::fflush(stdout);
+  pid_t hog = Check(fork(), "fork", "memory hog");
+  if (hog == 0) process::RunInChild([&] {
+    progress.read.Reset();
+    for (int mb = 1; mb <= cap_mb; ++mb) {
+      char* p = static_cast<char*>(std::malloc(1 << 20));
+      if (p == nullptr) return 1;
+      std::memset(p, 0xa5, 1 << 20);  // touching the pages is what charges them
+      WriteAll(progress.write.Get(), ".");
+    }
+    return 0;
+  });
+  progress.write.Reset();
+  size_t touched = ReadAll(progress.read.Get()).size();
+  process::ExitStatus st = process::WaitPid(hog);
+  narrate::Step("memory hog: touched " + std::to_string(touched) + "M of " +
+                std::to_string(cap_mb) + "M, then " + st.Describe() +
+                (st.signal == SIGKILL ? ": the OOM killer" : ""));
+  return static_cast<int>(touched);
+}
+
+int64_t CpuSpinInChild(int cpu_ms) {
+  Pipe result = MakePipe();
+  std::fflush(stdout);
+  pid_t spinner = Check(fork(), "fork", "cpu spinner");
+  if (spinner == 0) process::RunInChild([&] {
+    const int64_t start = NowMs(CLOCK_MONOTONIC);
+    while (NowMs(CLOCK_PROCESS_CPUTIME_ID) < cpu_ms) {
+    }
+    WriteAll(result.write.Get(), std::to_string(NowMs(CLOCK_MONOTONIC) - start));
+    return 0;
+  });
+  result.write.Reset();
+  std::string wall = ReadAll(result.read.Get());
+  process::WaitPid(spinner);
+  narrate::Step("cpu spinner: " + std::to_string(cpu_ms) + " ms of CPU took " + wall +
+                " ms of wall time");
+  return wall.empty() ? -1 : std::stoll(wall);
+}
+
+void ShowLimitsInChild(const Limits& limits, unsigned long host_cgroup_ns) {
+  // The nsfs inode of our cgroup namespace: the number `readlink /proc/self/ns/cgroup`
+  // shows in brackets.
+  struct stat ns;
+  Check(stat("/proc/self/ns/cgroup", &ns), "stat", "/proc/self/ns/cgroup");
+  narrate::Step("cgroup namespace " + std::to_string(ns.st_ino) + " (the host's is " +
+                std::to_string(host_cgroup_ns) + "); /proc/self/cgroup reads:");
+  narrate::Block(TrimNewlines(ReadFile("/proc/self/cgroup")));
+  ForkBombInChild(static_cast<int>(std::min<int64_t>(2 * limits.pids.value_or(32), 256)));
+  MemoryHogInChild(static_cast<int>(
+      std::min<int64_t>(4 * (limits.memory_bytes.value_or(int64_t{64} << 20) >> 20), 1024)));
+  CpuSpinInChild(300);
+}
+
+void ShowCounters(const ScopedCgroup& cg) {
+  MemoryCounters m = cg.MemoryEvents();
+  PidsCounters p = cg.PidsEvents();
+  CpuCounters c = cg.CpuStats();
+  auto v2 = [&](const char* controller) {
+    for (const auto& n : cg.nodes())
+      for (const auto& ctl : n.controllers)
+        if (ctl == controller) return n.version == 2;
+    return false;
+  };
+  const bool mem2 = v2("memory"), cpu2 = v2("cpu");
+  narrate::Step("what the kernel counted in " + cg.name() + ":");
+  narrate::Table(
+      {"controller", "file", "counter", "value"},
+      {{{"pids", "pids.events", "max", std::to_string(p.max)}, p.max > 0},
+       {{"memory", mem2 ? "memory.events" : "memory.oom_control", "oom_kill",
+         std::to_string(m.oom_kill)},
+        m.oom_kill > 0},
+       {{"memory", mem2 ? "memory.events" : "memory.failcnt+memsw.failcnt",
+         mem2 ? "max" : "failcnt", std::to_string(m.max)},
+        m.max > 0},
+       {{"cpu", "cpu.stat", "nr_throttled", std::to_string(c.nr_throttled)}, c.nr_throttled > 0},
+       {{"cpu", "cpu.stat", cpu2 ? "throttled_usec" : "throttled_time/1000",
+         std::to_string(c.throttled_usec)},
+        c.throttled_usec > 0}});
+}
 
 }  // namespace nslab::cgroup

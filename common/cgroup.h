@@ -231,6 +231,30 @@ std::vector<std::string> RemoveStale(const Layout& layout, std::string_view pref
 // touch (and, with cgroupfs mounted, could try to move itself back into it).
 void UnshareInChild();
 
+// ---- Lab 10's demo: push against each limit, then read the counters ------------------
+
+// Run in the sandbox: a fork bomb, bounded — `tries` forks as fast as possible, each
+// child only waits; narrates how many the kernel refused (pids.max: EAGAIN), then
+// kills and reaps them all. Returns the number refused.
+int ForkBombInChild(int tries);
+// Run in the sandbox: a forked hog touches 1M after 1M, up to `cap_mb`, reporting
+// each one; narrates how far it got and how it ended (SIGKILL: the OOM killer).
+// Returns the megabytes touched.
+int MemoryHogInChild(int cap_mb);
+// Run in the sandbox: a forked spinner burns `cpu_ms` of CPU time and measures the
+// wall time that took (longer than cpu_ms under a CPU quota). Returns that wall
+// time in ms, -1 if the spinner did not report.
+int64_t CpuSpinInChild(int cpu_ms);
+// Run in the sandbox after UnshareInChild: its cgroup namespace (the host's is
+// `host_cgroup_ns`) and /proc/self/cgroup, then each limit pushed: the fork bomb, the
+// hog and the spinner, sized from `limits` to reach them. Every loop is bounded, so
+// it ends (and the host stays responsive) even without limits.
+void ShowLimitsInChild(const Limits& limits, unsigned long host_cgroup_ns);
+// Run by the host after the sandbox has ended: what the kernel counted in cg's files
+// (pids.events, memory.events or v1's oom_control/failcnt, cpu.stat), as a table
+// whose non-zero rows are marked.
+void ShowCounters(const ScopedCgroup& cg);
+
 // For tests against a fake cgroupfs made of plain directories: the kernel fills a
 // new cgroup directory with control files and empties it on rmdir; a fake cannot.
 // `after_mkdir(dir)` is called after each mkdir and `before_rmdir(dir)` before each

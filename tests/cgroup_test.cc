@@ -887,6 +887,45 @@ TEST(CgroupRealTest, V2TreeKillsWithCgroupKill) {
   EXPECT_FALSE(IsDir(dir));
 }
 
+// ---- lab 10's demo ---------------------------------------------------------------------
+
+TEST(CgroupDemoTest, WithoutLimitsEachPushRunsToTheEnd) {
+  // In a forked child, so that its fork bomb's children are the only ones it has.
+  Forked child([] {
+    if (ForkBombInChild(4) != 0) return 1;  // nothing refused
+    if (waitpid(-1, nullptr, WNOHANG) != -1 || errno != ECHILD) return 2;  // all reaped
+    if (MemoryHogInChild(4) != 4) return 3;  // every megabyte touched
+    return CpuSpinInChild(10) >= 0 ? 0 : 4;  // the spinner reported
+  });
+  ASSERT_GT(child.pid, 0);
+  child.Go();
+  EXPECT_EQ(child.Wait(), 0);
+}
+
+TEST(CgroupRealTest, ForkBombDemoIsRefusedByPidsMax) {
+  REAL_LAYOUT_OR_SKIP(l);
+  ScopedCgroup cg = Create(l, CgroupName(), Limits{std::nullopt, 5, std::nullopt});
+  // 1 (the child) + 4 of its 20 forks fit under pids.max 5: 16 refused.
+  Forked child([] { return ForkBombInChild(20) == 16 ? 0 : 1; });
+  ASSERT_GT(child.pid, 0);
+  cg.AddProcess(child.pid);
+  child.Go();
+  EXPECT_EQ(child.Wait(), 0);
+  EXPECT_EQ(cg.PidsEvents().max, 16);
+  ShowCounters(cg);  // reads every counter file of this layout (silent: narration is off)
+}
+
+TEST(CgroupRealTest, MemoryHogDemoIsStoppedByTheLimit) {
+  REAL_LAYOUT_OR_SKIP(l);
+  ScopedCgroup cg = Create(l, CgroupName(), Limits{int64_t{16} << 20, std::nullopt, std::nullopt});
+  Forked child([] { return MemoryHogInChild(64) < 64 ? 0 : 1; });
+  ASSERT_GT(child.pid, 0);
+  cg.AddProcess(child.pid);
+  child.Go();
+  EXPECT_EQ(child.Wait(), 0);
+  EXPECT_GE(cg.Memory().oom_kill, 1);
+}
+
 TEST(CgroupRealTest, AddProcessOfAGonePidFails) {
   REAL_LAYOUT_OR_SKIP(l);
   ScopedCgroup cg = Create(l, CgroupName(), Limits{});
