@@ -37,9 +37,11 @@ void ValidateHostname(const std::string& name) {
 }
 
 void SetHostnameInChild(const std::string& name) {
+  // BEGIN SOLUTION 04: narrate, then sethostname(2) in our own UTS namespace
   narrate::Syscall("sethostname", "\"" + name + "\"");
   // Changes the nodename of our UTS namespace only: the parent's copy stays.
   Check(sethostname(name.data(), name.size()), "sethostname", name);
+  // END SOLUTION 04
 }
 
 std::string Hostname() {
