@@ -53,7 +53,12 @@ int main(int argc, char** argv) {
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
     rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     narrate::Title("06_mount: a root filesystem of its own");
+    // BEGIN SOLUTION 06: the clone flags: lab 05's and the one for a mount table of its own
     int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS;
+    // STUB: int flags = CLONE_NEWUTS | CLONE_NEWPID;
+    // STUB: throw UsageError("TODO(lab 06): the clone flags: lab 05's and the one for a mount "
+    // STUB:                  "table of its own (see docs/06_mount.md)");
+    // END SOLUTION 06
     if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
     const std::string mounts_before = ReadFile("/proc/self/mountinfo");
     rootfs::RunDir run = rootfs::PrepareRun("06_mount");  // removed on every way out
@@ -63,12 +68,14 @@ int main(int argc, char** argv) {
     process::Child child = process::Clone({flags}, [&] {
       uts::SetHostnameInChild(hostname);
       if (!pitfall.empty()) rootfs::ShowPitfallInChild(pitfall, run, source);
+      // BEGIN SOLUTION 06: private mounts, the root filesystem with /proc, /dev, /sys, pivot_root
       mount::MakePrivateInChild();                          // nothing leaks to the host
       rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
       mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
       mount::SetupDevInChild(run.rootfs() + "/dev");        // null, zero, tty, pts...
       mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
       mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
+      // END SOLUTION 06
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) return mount::ShowRootInChild();
       return process::Exec(opt.command);
