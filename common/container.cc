@@ -169,9 +169,20 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
     // 3. The overlay, mounted in *this* mount namespace only: the image is the
     //    read-only lower layer, every change lands in upper/ of the state dir, and
     //    the mount vanishes with the namespace — nothing to unmount on the host.
+    //    `volatile` (Linux 5.10): the overlay skips every sync of its upper layer. Without
+    //    it, the unmount when the namespace dies syncs the whole host filesystem that
+    //    holds upper/ (everyone's dirty data; 4-28 ms on every container exit here). The
+    //    price — upper/ may be incomplete after a host crash — is nothing to a container
+    //    that cannot be restarted; its changes still stay readable in upper/ until `rm`.
     const std::string dir = state::Dir(r.id);
-    mount::Mount("overlay", root, "overlay", MS_NODEV,
-                 "lowerdir=" + r.rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work");
+    const std::string layers =
+        "lowerdir=" + r.rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
+    try {
+      mount::Mount("overlay", root, "overlay", MS_NODEV, layers + ",volatile");
+    } catch (const SysError& e) {
+      if (e.err() != EINVAL) throw;
+      mount::Mount("overlay", root, "overlay", MS_NODEV, layers);  // a kernel before 5.10
+    }
   } else {
     mount::Mount(r.rootfs, root, "", MS_BIND | MS_REC);  // --rootfs: as is
   }

@@ -462,9 +462,11 @@ void CreateDir(Record& r) {
 void RemoveDir(const std::string& id) {
   ValidateId(id);  // never let a bad id turn this into "rm -rf /run/nslab/.."
   const std::string dir = Dir(id);
-  // overlayfs leaves work/work with mode 000: root walks in anyway, a rootless
-  // owner must open it up first.
-  chmod((dir + "/work/work").c_str(), 0700);
+  // overlayfs leaves work/work with mode 000 (and, with `volatile`, its
+  // incompat/volatile/ below): root walks in anyway, a rootless owner must open
+  // them up first, parents first.
+  for (const char* sub : {"/work/work", "/work/work/incompat", "/work/work/incompat/volatile"})
+    chmod((dir + sub).c_str(), 0700);
   // FTW_MOUNT: never descend into another filesystem; a mount left here makes
   // rmdir fail with EBUSY, which is reported instead of emptying what is mounted.
   nftw(dir.c_str(), RemoveOne, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
