@@ -191,10 +191,12 @@ void MountMqueueInChild(const std::string& target) {
   if (mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) Check(-1, "mkdir", target);
   // An mqueue superblock belongs to the IPC namespace of whoever mounts it: this
   // mount shows our namespace's queues, whatever /dev/mqueue on the host shows.
+  // BEGIN SOLUTION 07: mount an mqueue filesystem (our IPC namespace's queues) on target
   narrate::Syscall("mount", "\"mqueue\", \"" + target +
                                "\", \"mqueue\", MS_NOSUID|MS_NODEV|MS_NOEXEC");
   Check(mount("mqueue", target.c_str(), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
         "mount mqueue", target);
+  // END SOLUTION 07
 }
 
 ScopedMqueue::ScopedMqueue(ScopedMqueue&& other) noexcept

@@ -50,7 +50,12 @@ int main(int argc, char** argv) {
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
     rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     narrate::Title("07_ipc: IPC objects of its own");
+    // BEGIN SOLUTION 07: the clone flags: lab 06's and the one for IPC tables of its own
     int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
+    // STUB: int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS;
+    // STUB: throw UsageError("TODO(lab 07): the clone flags: lab 06's and the one for IPC "
+    // STUB:                  "tables of its own (see docs/07_ipc.md)");
+    // END SOLUTION 07
     if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
     const std::string mounts_before = ReadFile("/proc/self/mountinfo");
     rootfs::RunDir run = rootfs::PrepareRun("07_ipc");  // removed on every way out
