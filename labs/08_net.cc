@@ -66,7 +66,12 @@ int main(int argc, char** argv) {
     const std::string host_if = net::HostIfName(getpid()), child_if = net::ChildIfName(getpid());
     const net::PointToPoint p2p = net::PointToPointFor(net::Subnet::Parse(subnet), getpid());
     narrate::Title("08_net: a network stack of its own");
+    // BEGIN SOLUTION 08: the clone flags: lab 07's and the one for a network stack of its own
     int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET;
+    // STUB: int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
+    // STUB: throw UsageError("TODO(lab 08): the clone flags: lab 07's and the one for a network "
+    // STUB:                  "stack of its own (see docs/08_net.md)");
+    // END SOLUTION 08
     if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
     const std::string mounts_before = ReadFile("/proc/self/mountinfo");
     rootfs::RunDir run = rootfs::PrepareRun("08_net");  // removed on every way out
@@ -80,10 +85,12 @@ int main(int argc, char** argv) {
     process::Child child = process::Clone({flags}, [&] {
       uts::SetHostnameInChild(hostname);
       if (opt.Demo()) net::ShowLinksInChild("at first");
+      // BEGIN SOLUTION 08: configure the child's side: its veth end (and lo), or lo alone
       if (network == "veth")
         net::ConfigureInChild(child_if, p2p.child_cidr, p2p.host_addr);  // lo too
       else
         net::SetUpLoopbackInChild();
+      // END SOLUTION 08
       if (!pitfall.empty()) rootfs::ShowPitfallInChild(pitfall, run, source);
       mount::MakePrivateInChild();                          // nothing leaks to the host
       rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
@@ -109,9 +116,11 @@ int main(int argc, char** argv) {
     //    created in the child's network namespace; our end gets the .1 and goes up.
     net::ScopedLink veth;  // deleted when the lab ends (SIGKILL: see docs/08_net.md)
     if (network == "veth") {
+      // BEGIN SOLUTION 08: the veth pair (peer in the child's netns); our end gets the .1, goes up
       veth = net::CreateVethFromParent(child.pid(), host_if, child_if);
       net::AddAddress(host_if, p2p.host_cidr);
       net::SetUp(host_if);
+      // END SOLUTION 08
       narrate::Step("veth " + host_if + " (" + p2p.host_cidr + ", here) <-> " + child_if +
                     " (" + p2p.child_cidr + ", in the child's namespace)");
     }
