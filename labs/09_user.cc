@@ -79,8 +79,13 @@ int main(int argc, char** argv) {
       network = "none";
     }
     narrate::Title("09_user: root inside, uid " + std::to_string(uid) + " outside");
+    // BEGIN SOLUTION 09: the clone flags: lab 08's and the one for ids of its own
     int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET |
                 CLONE_NEWUSER;
+    // STUB: int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET;
+    // STUB: throw UsageError("TODO(lab 09): the clone flags: lab 08's and the one for ids of "
+    // STUB:                  "its own (see docs/09_user.md)");
+    // END SOLUTION 09
     if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
     const std::string mounts_before = ReadFile("/proc/self/mountinfo");
     user::UseOwnRunDirIfUnprivileged();  // /run/nslab is root's
@@ -97,7 +102,9 @@ int main(int argc, char** argv) {
     //    others; the child has no ids until the maps are written, then becomes root
     //    of its namespace and follows the recipe of lab 08.
     process::Child child = process::Clone({flags}, [&] {
+      // BEGIN SOLUTION 09: first of all, become root of the new user namespace
       user::SetupInChild();  // setresgid/setresuid(0): the maps are there
+      // END SOLUTION 09
       if (opt.Demo()) user::ShowInChild();
       uts::SetHostnameInChild(hostname);
       if (opt.Demo()) net::ShowLinksInChild("at first");
@@ -127,7 +134,9 @@ int main(int argc, char** argv) {
     if (opt.Demo()) ipc_demo.StartHostObserver();  // looks while the sandbox holds its own
 
     // First of all, the child's id maps (each file can be written only once).
+    // BEGIN SOLUTION 09: write the child's uid and gid maps (root inside is uid outside)
     user::WriteMapsFromParent(child.pid(), uid, gid);
+    // END SOLUTION 09
     narrate::Step("wrote /proc/" + std::to_string(child.pid()) + "/uid_map \"" +
                   user::ReadMap(child.pid(), "uid_map") + "\" and gid_map \"" +
                   user::ReadMap(child.pid(), "gid_map") + "\"");
