@@ -109,11 +109,16 @@ int main(int argc, char** argv) {
     //     is our own cgroup in each? The sandbox's is made beneath ours, limits
     //     written, before the clone; it is destroyed after the child is reaped —
     //     ~ScopedCgroup kills what is left inside and removes it, however the child ended.
+    // BEGIN SOLUTION 10: find the cgroup layout, remove stale runs' cgroups, create ours
     cgroup::Layout layout = cgroup::Detect();
     narrate::Step(cgroup::ModeName(layout.mode) + ": " + layout.reason);
     for (const auto& dir : cgroup::RemoveStale(layout, "nslab-10-"))
       narrate::Step("removed " + dir + ", left behind by a 10_cgroup that was SIGKILLed");
     cgroup::ScopedCgroup cg = cgroup::Create(layout, cgroup::RunCgroupName("10"), limits);
+    // STUB: cgroup::ScopedCgroup cg;
+    // STUB: throw UsageError("TODO(lab 10): find the cgroup layout, remove stale runs' cgroups, "
+    // STUB:                  "create ours (see docs/10_cgroup.md)");
+    // END SOLUTION 10
     for (const auto& n : cg.nodes()) narrate::Step("created " + n.dir);
     narrate::Step("limits: " + limits.Describe());
     const unsigned long host_cgroup_ns = ns::Read(getpid())["cgroup"];
@@ -125,7 +130,9 @@ int main(int argc, char** argv) {
       // First thing after go: the parent has moved us into the cgroup, so the new
       // cgroup namespace is rooted there and /proc/self/cgroup reads "/" (not
       // CLONE_NEWCGROUP in `flags`: that would root it at the lab's own cgroup).
+      // BEGIN SOLUTION 10: first thing after go, a cgroup namespace of its own
       cgroup::UnshareInChild();
+      // END SOLUTION 10
       user::SetupInChild();  // setresgid/setresuid(0): the maps are there
       if (opt.Demo()) user::ShowInChild();
       uts::SetHostnameInChild(hostname);
@@ -175,7 +182,9 @@ int main(int argc, char** argv) {
     // 2b. Move the child into its cgroup while it waits: all it execs or forks from
     //     now on is counted and limited. Only after go does it unshare its cgroup
     //     namespace, whose root is the cgroup it is in at that moment.
+    // BEGIN SOLUTION 10: move the waiting child into the sandbox's cgroup
     cg.AddProcess(child.pid());
+    // END SOLUTION 10
     narrate::Step("wrote " + std::to_string(child.pid()) + " to cgroup.procs; /proc/" +
                   std::to_string(child.pid()) + "/cgroup (the host's view) reads:");
     narrate::Block(TrimNewlines(ReadFile("/proc/" + std::to_string(child.pid()) + "/cgroup")));
