@@ -85,6 +85,17 @@ bool WaitGone(pid_t pid, uint64_t start, int timeout_ms) {
   return n > 0 || !state::Alive(pid, start);
 }
 
+// The bridge is made once per host. Once it is there (up, with its address), one
+// dump of the links says so; EnsureBridge would learn it from errors, and the first
+// exception a static binary throws costs ~3 ms (libgcc sorts the unwind tables).
+bool BridgeReady() {
+  for (const auto& l : net::ListLinks())
+    if (l.name == kBridge)
+      return l.Up() &&
+             std::find(l.addresses.begin(), l.addresses.end(), kBridgeCidr) != l.addresses.end();
+  return false;
+}
+
 // Moves fd to a number >= 100 (close-on-exec), so that dup2 into 3..6 cannot
 // clobber a source that happens to sit there.
 int Lift(int fd) {
@@ -261,7 +272,7 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
 
     // The address before the clone: the child gets its copy of the record then.
     if (r.net == "bridge") {
-      net::EnsureBridge(kBridge, kBridgeCidr);
+      if (!BridgeReady()) net::EnsureBridge(kBridge, kBridgeCidr);
       res.address = net::AllocateAddress(NetStateDir(), kSubnet, r.id);
       r.address = res.address;
       r.address_file = NetStateDir() + "/" + res.address.substr(0, res.address.find('/'));
