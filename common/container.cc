@@ -186,6 +186,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
     //    price — upper/ may be incomplete after a host crash — is nothing to a container
     //    that cannot be restarted; its changes still stay readable in upper/ until `rm`.
     const std::string dir = state::Dir(r.id);
+    // BEGIN SOLUTION 11: mount the overlay on root: the image below, the state dir's upper/ above
     const std::string layers =
         "lowerdir=" + r.rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
     try {
@@ -194,6 +195,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
       if (e.err() != EINVAL) throw;
       mount::Mount("overlay", root, "overlay", MS_NODEV, layers);  // a kernel before 5.10
     }
+    // END SOLUTION 11
   } else {
     mount::Mount(r.rootfs, root, "", MS_BIND | MS_REC);  // --rootfs: as is
   }
