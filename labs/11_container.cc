@@ -288,6 +288,10 @@ int main(int argc, char** argv) {
   narrate::Configure(false, verbose);
   try {
     if (*run) {
+      // An empty limit typed on purpose (`--memory ""`) is a mistake, not "no limit".
+      for (const char* flag : {"--memory", "--pids", "--cpus"})
+        if (run->count(flag) > 0 && run->get_option(flag)->as<std::string>().empty())
+          throw UsageError(std::string(flag) + " \"\": empty (give a value, or leave the flag out)");
       run_args = run->remaining();
       if (!run_args.empty() && !run_args[0].empty() && run_args[0][0] == '-')
         throw ExitCodeError(process::kSetupFailed,

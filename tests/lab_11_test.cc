@@ -246,6 +246,21 @@ TEST_F(Lab11Test, NamespaceTableMatchesTheReferenceObservation) {
   EXPECT_EQ(Ctr({"rm", "-f", id}).exit_code, 0);
 }
 
+TEST_F(Lab11Test, NoLimitsMeansNoCgroupOfItsOwn) {
+  // Without --memory/--pids/--cpus the container stays in the caller's cgroup (as
+  // crun --cgroup-manager=disabled), in a cgroup namespace of its own.
+  const std::string name = testutil::UniqueName("nocg");
+  std::string id = RunDetachedShell(name);
+  auto kv = Inspect(id);
+  EXPECT_FALSE(CgroupExists(id));
+  EXPECT_EQ(kv["cgroup"].rfind("-", 0), 0u) << kv["cgroup"];
+  pid_t init = std::atoi(kv["init pid"].c_str());
+  EXPECT_EQ(Slurp("/proc/" + std::to_string(init) + "/cgroup"), Slurp("/proc/self/cgroup"));
+  EXPECT_NE(Readlink("/proc/" + std::to_string(init) + "/ns/cgroup"),
+            Readlink("/proc/self/ns/cgroup"));
+  EXPECT_EQ(Ctr({"rm", "-f", id}).exit_code, 0);
+}
+
 TEST_F(Lab11Test, TwoContainersAreIsolatedButNetworked) {
   const std::string a = testutil::UniqueName("neta"), b = testutil::UniqueName("netb");
   RunDetachedShell(a);
