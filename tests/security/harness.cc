@@ -146,9 +146,25 @@ void WritePid(const std::string& dir, pid_t pid) {
   f << pid << std::flush;
 }
 
+// Removes the empty cgroups beneath dir, deepest first (a leak a test has already
+// reported must not outlive the test: rmdir only succeeds on an empty cgroup).
+void RemoveEmptyChildren(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> children;
+  while (dirent* e = readdir(d))
+    if (e->d_type == DT_DIR && e->d_name[0] != '.') children.push_back(dir + "/" + e->d_name);
+  closedir(d);
+  for (const auto& c : children) {
+    RemoveEmptyChildren(c);
+    rmdir(c.c_str());
+  }
+}
+
 void RestoreCgroups() {
   for (const auto& [original, mine] : g_moved) {
     WritePid(original, getpid());
+    RemoveEmptyChildren(mine);
     rmdir(mine.c_str());
   }
   g_moved.clear();
