@@ -220,12 +220,14 @@ void PopulateInChild(const std::string& target, const Source& source) {
 }
 
 void EnterInChild(const std::string& root, const Source& source) {
+  // BEGIN SOLUTION 06: lab 06's recipe in one call (the same steps as its main)
   mount::MakePrivateInChild();
   PopulateInChild(root, source);
   mount::MountProcInChild(root + "/proc");
   mount::SetupDevInChild(root + "/dev");
   mount::MountSysReadOnlyInChild(root + "/sys");
   mount::PivotRootInChild(root);
+  // END SOLUTION 06
 }
 
 void RemoveRunFromParent(RunDir& run, const std::string& mounts_before) {

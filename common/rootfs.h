@@ -94,7 +94,8 @@ void PopulateInChild(const std::string& target, const Source& source);
 
 // The whole recipe of lab 06 for a child already in new PID and mount namespaces:
 // make / private, populate root, mount /proc, /dev, /sys (read-only) inside it,
-// pivot_root into it, chdir("/"). Labs 07-10 call this one line.
+// pivot_root into it, chdir("/"). The labs' mains spell the steps out instead, so
+// that each diff shows them; tests and tools that need a root in one call use this.
 void EnterInChild(const std::string& root, const Source& source);
 
 // Lab 06's last step, run by the host after the child is reaped: removes the per-run
