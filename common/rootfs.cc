@@ -220,8 +220,8 @@ void PopulateInChild(const std::string& target, const Source& source) {
 }
 
 void EnterInChild(const std::string& root, const Source& source) {
-  // BEGIN SOLUTION 06: lab 06's recipe in one call (the same steps as its main)
   mount::MakePrivateInChild();
+  // BEGIN SOLUTION 06: lab 06's recipe in one call: the rest of the steps of its main
   PopulateInChild(root, source);
   mount::MountProcInChild(root + "/proc");
   mount::SetupDevInChild(root + "/dev");
