@@ -186,6 +186,17 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
     //    price — upper/ may be incomplete after a host crash — is nothing to a container
     //    that cannot be restarted; its changes still stay readable in upper/ until `rm`.
     const std::string dir = state::Dir(r.id);
+    if (r.remove) {
+      // --rm: nothing the container writes outlives it, so none of it need touch the
+      // host's disk (here /run is on it: every mkdir, write and rmdir goes through the
+      // journal, and the shim's cleanup would wait for that). A tmpfs over the state
+      // directory, in *this* mount namespace only, holds upper/, work/ and the mount
+      // point; the host's directory keeps just the record and the log. Its pages are
+      // charged to the container's memory cgroup, as any tmpfs write is.
+      mount::Mount("tmpfs", dir, "tmpfs", 0, "mode=0755");
+      for (const char* sub : {"/rootfs", "/upper", "/work"})
+        Check(mkdir((dir + sub).c_str(), 0755), "mkdir", dir + sub);
+    }
     // BEGIN SOLUTION 11: mount the overlay on root: the image below, the state dir's upper/ above
     const std::string layers =
         "lowerdir=" + r.rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
@@ -514,16 +525,20 @@ state::Record Prepare(const Spec& in) {
   state::CreateDir(r);
   try {
     const std::string dir = state::Dir(r.id);
-    for (const char* sub : {"/rootfs", "/upper", "/work"})
-      Check(mkdir((dir + sub).c_str(), 0755), "mkdir", dir + sub);
+    // --rm with an image: the init makes these on a tmpfs of its own (InitInChild).
+    const bool layers_here = !r.remove || r.image.empty();
+    if (layers_here)
+      for (const char* sub : {"/rootfs", "/upper", "/work"})
+        Check(mkdir((dir + sub).c_str(), 0755), "mkdir", dir + sub);
     if (r.user) {
       // Root inside is 65534 (or the caller) outside: it must be able to walk into
       // the state dir and own the overlay's upper and work directories.
       uid_t uid = user::DefaultOutsideUid();
       gid_t gid = user::DefaultOutsideGid();
       Check(chmod(dir.c_str(), 0711), "chmod", dir);
-      for (const char* sub : {"/upper", "/work"})
-        Check(chown((dir + sub).c_str(), uid, gid), "chown", dir + sub);
+      if (layers_here)
+        for (const char* sub : {"/upper", "/work"})
+          Check(chown((dir + sub).c_str(), uid, gid), "chown", dir + sub);
     }
   } catch (...) {
     state::RemoveDir(r.id);
