@@ -53,7 +53,11 @@ using Reader = std::unique_ptr<archive, ArchiveCloser>;
 
 Reader NewReader() {
   Reader in(archive_read_new());
-  archive_read_support_format_all(in.get());
+  // Images are tar archives (what `docker export` writes), possibly compressed. Only
+  // tar formats are enabled: with every format on, libarchive reads any short text
+  // file as an mtree description and "unpacks" it into files named by its words.
+  archive_read_support_format_tar(in.get());
+  archive_read_support_format_gnutar(in.get());
   archive_read_support_filter_all(in.get());
   return in;
 }
@@ -84,7 +88,13 @@ UnpackStats Extract(archive* in, const std::string& tar_path, const std::string&
   for (;;) {
     archive_entry* entry;
     int r = archive_read_next_header(in, &entry);
-    if (r == ARCHIVE_EOF) break;
+    if (r == ARCHIVE_EOF) {
+      // An empty file is a valid empty tar archive to libarchive, and an image
+      // without a single entry is surely a mistake: say so.
+      if (stats.entries == 0)
+        throw UsageError("image \"" + tar_path + "\" holds no entries: not an image");
+      break;
+    }
     if (r < ARCHIVE_WARN)
       throw UsageError("reading image \"" + tar_path + "\": " + archive_error_string(in));
     std::string name = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";

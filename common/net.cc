@@ -14,12 +14,15 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <stdexcept>
 #include <utility>
 
 #include "common/error.h"
@@ -346,6 +349,85 @@ PointToPoint PointToPointFor(const Subnet& subnet, pid_t pid) {
   return p;
 }
 
+namespace {
+
+// mkdir -p: the parents are ours to create (/run/nslab, then the state dir).
+void MakeDirs(const std::string& path) {
+  for (size_t pos = 1; pos != std::string::npos;) {
+    pos = path.find('/', pos + 1);
+    std::string dir = path.substr(0, pos);
+    if (mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) Check(-1, "mkdir", dir);
+  }
+}
+
+// Takes the /30 file at `path` for `owner`: true when it is ours now. A file left by
+// a run that no longer exists is removed and taken over.
+bool TakeP2pFile(const std::string& path, pid_t owner) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      UniqueFd owned(fd);
+      WriteAll(fd, std::to_string(owner) + "\n", path);
+      return true;
+    }
+    if (errno != EEXIST) Check(-1, "open", path);
+    std::string holder;
+    try {
+      holder = ReadFile(path);
+    } catch (const SysError&) {
+      continue;  // released meanwhile: try again
+    }
+    pid_t pid = static_cast<pid_t>(std::atoi(holder.c_str()));
+    if (pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH)) return false;  // alive
+    unlink(path.c_str());  // stale: its run was killed before it could release it
+  }
+  return false;
+}
+
+}  // namespace
+
+P2pReservation::P2pReservation(P2pReservation&& other) noexcept
+    : p2p_(std::move(other.p2p_)),
+      file_(std::exchange(other.file_, "")),
+      dir_(std::move(other.dir_)) {}
+
+P2pReservation& P2pReservation::operator=(P2pReservation&& other) noexcept {
+  if (this != &other) {
+    P2pReservation previous(std::move(*this));  // releases what we held
+    p2p_ = std::move(other.p2p_);
+    file_ = std::exchange(other.file_, "");
+    dir_ = std::move(other.dir_);
+  }
+  return *this;
+}
+
+P2pReservation::~P2pReservation() {
+  if (file_.empty()) return;
+  unlink(file_.c_str());
+  rmdir(dir_.c_str());  // only when no other run holds a /30 (ENOTEMPTY otherwise)
+}
+
+P2pReservation ReservePointToPoint(const Subnet& subnet, pid_t owner,
+                                   const std::string& state_dir) {
+  MakeDirs(state_dir);
+  const uint32_t count = 1u << (30 - subnet.prefix);
+  const uint32_t first = static_cast<uint32_t>(owner) % count;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t n = (first + i) % count;
+    const std::string file = state_dir + "/" + Ipv4ToString(subnet.base + n * 4);
+    if (!TakeP2pFile(file, owner)) continue;
+    P2pReservation r;
+    r.p2p_ = PointToPointFor(subnet, static_cast<pid_t>(n));  // the n-th /30
+    r.file_ = file;
+    r.dir_ = state_dir;
+    return r;
+  }
+  throw std::runtime_error("subnet " + subnet.ToString() + " is exhausted: each of its " +
+                           std::to_string(count) +
+                           " /30s is held by a running lab (see " + state_dir +
+                           "); give a larger --subnet");
+}
+
 void EnsureBridge(const std::string& name, const std::string& cidr) {
   CheckIfName(name);
   Socket sk;
@@ -382,12 +464,7 @@ void AttachToBridge(const std::string& host_if, const std::string& bridge) {
 std::string AllocateAddress(const std::string& state_dir, const std::string& subnet,
                             const std::string& owner) {
   Subnet s = Subnet::Parse(subnet);
-  // mkdir -p: the parents are ours to create (/run/nslab, then net).
-  for (size_t pos = 1; pos != std::string::npos;) {
-    pos = state_dir.find('/', pos + 1);
-    std::string dir = state_dir.substr(0, pos);
-    if (mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) Check(-1, "mkdir", dir);
-  }
+  MakeDirs(state_dir);
   const uint32_t size = 1u << (32 - s.prefix);
   // .0 is the network, .1 the bridge (gateway), the last the broadcast address.
   for (uint32_t host = 2; host + 1 < size; ++host) {

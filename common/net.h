@@ -121,6 +121,29 @@ struct PointToPoint {
 };
 PointToPoint PointToPointFor(const Subnet& subnet, pid_t pid);
 
+// A /30 reserved for one run, so that concurrent runs never share one: a file per
+// /30 in `state_dir`, created with O_EXCL (the kernel arbitrates races) and holding
+// the owner's pid. The search starts at the pid's own /30 and wraps around; a file
+// whose pid is gone (a lab killed with SIGKILL) is taken over. The file is removed
+// when the reservation ends. When every /30 is held by a live run, throws an error
+// saying the subnet is exhausted.
+class P2pReservation {
+ public:
+  P2pReservation() = default;
+  P2pReservation(P2pReservation&& other) noexcept;
+  P2pReservation& operator=(P2pReservation&& other) noexcept;
+  ~P2pReservation();
+  const PointToPoint& p2p() const { return p2p_; }
+
+ private:
+  friend P2pReservation ReservePointToPoint(const Subnet&, pid_t, const std::string&);
+  PointToPoint p2p_;
+  std::string file_;  // empty: nothing to release
+  std::string dir_;
+};
+P2pReservation ReservePointToPoint(const Subnet& subnet, pid_t owner,
+                                   const std::string& state_dir);
+
 // --- The bridge of lab 11 ---
 // Creates bridge `name` with address `cidr` ("10.88.0.1/16") and brings it up; an
 // existing bridge is left as it is (idempotent, safe when run concurrently).

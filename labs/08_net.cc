@@ -64,7 +64,11 @@ int main(int argc, char** argv) {
     rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     // Names and addresses are this run's: parallel runs never collide.
     const std::string host_if = net::HostIfName(getpid()), child_if = net::ChildIfName(getpid());
-    const net::PointToPoint p2p = net::PointToPointFor(net::Subnet::Parse(subnet), getpid());
+    net::P2pReservation reserved;  // this run's /30 of --subnet, held until the lab ends
+    if (network == "veth")
+      reserved = net::ReservePointToPoint(net::Subnet::Parse(subnet), getpid(),
+                                          rootfs::RunBase() + "/p2p");
+    const net::PointToPoint& p2p = reserved.p2p();
     narrate::Title("08_net: a network stack of its own");
     // BEGIN SOLUTION 08: the clone flags: lab 07's and the one for a network stack of its own
     int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET;

@@ -72,12 +72,16 @@ int main(int argc, char** argv) {
     rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     // Names and addresses are this run's: parallel runs never collide.
     const std::string host_if = net::HostIfName(getpid()), child_if = net::ChildIfName(getpid());
-    const net::PointToPoint p2p = net::PointToPointFor(net::Subnet::Parse(subnet), getpid());
     if (network == "veth" && geteuid() != 0) {
       // The host end would be created in the host's network namespace.
       narrate::Step("not root: a veth needs CAP_NET_ADMIN on the host; --net none (lo only)");
       network = "none";
     }
+    net::P2pReservation reserved;  // this run's /30 of --subnet, held until the lab ends
+    if (network == "veth")
+      reserved = net::ReservePointToPoint(net::Subnet::Parse(subnet), getpid(),
+                                          rootfs::RunBase() + "/p2p");
+    const net::PointToPoint& p2p = reserved.p2p();
     narrate::Title("09_user: root inside, uid " + std::to_string(uid) + " outside");
     // BEGIN SOLUTION 09: the clone flags: lab 08's and the one for ids of its own
     int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET |

@@ -5,8 +5,10 @@
 #include "common/net.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,6 +65,46 @@ TEST(NetAddrTest, PointToPointIsAPidDerivedSlash30) {
   // 16384 /30s in a /16: pid 16384 wraps to the first one again.
   EXPECT_EQ(PointToPointFor(s, 16384).host_addr, "10.77.0.1");
   EXPECT_EQ(PointToPointFor(Subnet::Parse("192.168.5.0/30"), 4242).host_addr, "192.168.5.1");
+}
+
+TEST(NetAddrTest, ReservationsNeverShareASlash30AndEndWithTheirOwner) {
+  const std::string dir = TmpPath("p2p");
+  Subnet s = Subnet::Parse("10.213.9.0/29");  // two /30s
+  std::set<std::string> seen;
+  {
+    P2pReservation a = ReservePointToPoint(s, getpid(), dir);
+    P2pReservation b = ReservePointToPoint(s, getpid(), dir);
+    seen = {a.p2p().host_addr, b.p2p().host_addr};
+    EXPECT_EQ(seen, (std::set<std::string>{"10.213.9.1", "10.213.9.5"}));
+    try {
+      ReservePointToPoint(s, getpid(), dir);
+      ADD_FAILURE() << "a third /30 was handed out of a /29";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("exhausted"), std::string::npos) << e.what();
+    }
+  }
+  // Both released: the directory is gone, and the subnet is free again.
+  EXPECT_NE(access(dir.c_str(), F_OK), 0);
+  P2pReservation again = ReservePointToPoint(s, getpid(), dir);
+  EXPECT_EQ(seen.count(again.p2p().host_addr), 1u);
+}
+
+TEST(NetAddrTest, ReservationOfAKilledRunIsTakenOver) {
+  const std::string dir = TmpPath("p2p-stale");
+  Subnet s = Subnet::Parse("10.213.10.0/30");  // one /30
+  // A run that no longer exists holds it: a reaped child's pid.
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  ASSERT_GT(gone, 0);
+  waitpid(gone, nullptr, 0);
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  {
+    UniqueFd fd = Open(dir + "/10.213.10.0", O_WRONLY | O_CREAT | O_EXCL);
+    WriteAll(fd.Get(), std::to_string(gone) + "\n");
+  }
+  P2pReservation r = ReservePointToPoint(s, getpid(), dir);
+  EXPECT_EQ(r.p2p().child_addr, "10.213.10.2");
+  EXPECT_EQ(std::atoi(ReadFile(dir + "/10.213.10.0").c_str()), getpid());
 }
 
 TEST(NetNameTest, PerRunNamesFitIfnamsiz) {
