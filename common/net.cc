@@ -422,6 +422,7 @@ P2pReservation ReservePointToPoint(const Subnet& subnet, pid_t owner,
     r.dir_ = state_dir;
     return r;
   }
+  rmdir(state_dir.c_str());  // leave no empty directory of ours behind
   throw std::runtime_error("subnet " + subnet.ToString() + " is exhausted: each of its " +
                            std::to_string(count) +
                            " /30s is held by a running lab (see " + state_dir +
@@ -486,6 +487,7 @@ std::string AllocateAddress(const std::string& state_dir, const std::string& sub
 void ReleaseAddress(const std::string& state_dir, const std::string& cidr) {
   std::string path = state_dir + "/" + cidr.substr(0, cidr.find('/'));
   if (unlink(path.c_str()) < 0 && errno != ENOENT) Check(-1, "unlink", path);
+  rmdir(state_dir.c_str());  // the last address out removes the directory (else ENOTEMPTY)
 }
 
 void ShowLinksInChild(const std::string& when) {
