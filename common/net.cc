@@ -360,11 +360,22 @@ void MakeDirs(const std::string& path) {
   }
 }
 
+// open(O_CREAT|O_EXCL) of `path` in `dir`: -1 with errno EEXIST when it exists. The
+// last run to release an allocation removes the directory, possibly between our
+// mkdir and our open: then the directory is made again and the open retried.
+int CreateExclusive(const std::string& dir, const std::string& path) {
+  for (int attempt = 0;; ++attempt) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0 || errno != ENOENT || attempt == 3) return fd;
+    MakeDirs(dir);
+  }
+}
+
 // Takes the /30 file at `path` for `owner`: true when it is ours now. A file left by
 // a run that no longer exists is removed and taken over.
-bool TakeP2pFile(const std::string& path, pid_t owner) {
+bool TakeP2pFile(const std::string& dir, const std::string& path, pid_t owner) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = CreateExclusive(dir, path);
     if (fd >= 0) {
       UniqueFd owned(fd);
       WriteAll(fd, std::to_string(owner) + "\n", path);
@@ -415,7 +426,7 @@ P2pReservation ReservePointToPoint(const Subnet& subnet, pid_t owner,
   for (uint32_t i = 0; i < count; ++i) {
     const uint32_t n = (first + i) % count;
     const std::string file = state_dir + "/" + Ipv4ToString(subnet.base + n * 4);
-    if (!TakeP2pFile(file, owner)) continue;
+    if (!TakeP2pFile(state_dir, file, owner)) continue;
     P2pReservation r;
     r.p2p_ = PointToPointFor(subnet, static_cast<pid_t>(n));  // the n-th /30
     r.file_ = file;
@@ -472,7 +483,7 @@ std::string AllocateAddress(const std::string& state_dir, const std::string& sub
     std::string addr = Ipv4ToString(s.base + host);
     std::string path = state_dir + "/" + addr;
     // O_EXCL: of two concurrent allocations of the same address, exactly one wins.
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = CreateExclusive(state_dir, path);
     if (fd < 0) {
       if (errno == EEXIST) continue;
       Check(-1, "open", path);
