@@ -342,6 +342,9 @@ TEST_F(Lab11Test, RmForceRecoversAfterTheShimIsKilled) {
   auto kv = Inspect(id);
   pid_t shim = std::atoi(kv["shim pid"].c_str());
   pid_t init = std::atoi(kv["init pid"].c_str());
+  // No record (the run failed): kill(0, ...) would kill this test's process group.
+  ASSERT_GT(shim, 0) << "no shim pid in inspect";
+  ASSERT_GT(init, 0) << "no init pid in inspect";
   ASSERT_EQ(kill(shim, SIGKILL), 0);
   // The init dies with its shim (parent-death signal); ps must not say "running".
   for (int i = 0; i < 200 && Exists("/proc/" + std::to_string(init) + "/stat") &&
