@@ -1,14 +1,19 @@
 #include "tests/testutil.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <exception>
+#include <fstream>
 #include <sstream>
 
 namespace nslab::testutil {
@@ -177,6 +182,144 @@ std::vector<std::string> MountPoints() {
   }
   std::sort(points.begin(), points.end());
   return points;
+}
+
+std::string TmpDir() {
+  const char* d = std::getenv("TEST_TMPDIR");
+  return d ? d : "/tmp";
+}
+
+std::string MakeTempDir(const std::string& name) {
+  static int n = 0;
+  std::string dir = TmpDir() + "/" + name + std::to_string(getpid()) + "_" + std::to_string(n++);
+  mkdir(dir.c_str(), 0755);
+  return dir;
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") out.push_back(n);
+    }
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool RunDirInTestTmpdir() {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  if (tmp != nullptr) setenv("NSLAB_RUN_DIR", tmp, 1);
+  return true;
+}
+
+std::string StatusField(const std::string& key, pid_t pid) {
+  std::istringstream in(
+      ReadText("/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + ":", 0) != 0) continue;
+    std::string v = line.substr(key.size() + 1);
+    while (!v.empty() && (v.back() == '\n' || v.back() == ' ' || v.back() == '\r')) v.pop_back();
+    size_t a = v.find_first_not_of(" \t\n");
+    return a == std::string::npos ? "" : v.substr(a);
+  }
+  return "";
+}
+
+pid_t ChildOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                   "/children");
+  pid_t child = 0;
+  in >> child;
+  return child;
+}
+
+pid_t ChildRunning(pid_t lab, const std::string& comm) {
+  for (int i = 0; i < 3000; ++i) {
+    pid_t child = ChildOf(lab);
+    if (child > 0) {
+      std::ifstream c("/proc/" + std::to_string(child) + "/comm");
+      std::string name;
+      if (c >> name && name == comm) return child;
+    }
+    if (kill(lab, 0) < 0) return -1;
+    usleep(10000);
+  }
+  return -1;
+}
+
+pid_t StartLogged(const std::vector<std::string>& argv, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int WaitExit(pid_t pid) {
+  int wstatus = 0;
+  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  return ShellCode(wstatus);
+}
+
+ChildResult RunInChild(const std::function<std::string()>& fn) {
+  ChildResult r;
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) {
+    r.out = "error: pipe2 failed";
+    return r;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    int code = 0;
+    std::string text;
+    try {
+      text = fn();
+    } catch (const std::exception& e) {
+      text = std::string("error: ") + e.what();
+      code = 1;
+    }
+    for (size_t done = 0; done < text.size();) {
+      ssize_t n = write(p[1], text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    _exit(code);
+  }
+  close(p[1]);
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(p[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    r.out.append(buf, static_cast<size_t>(n));
+  }
+  close(p[0]);
+  r.code = WaitExit(pid);
+  return r;
 }
 
 }  // namespace nslab::testutil
