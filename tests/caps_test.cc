@@ -10,45 +10,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <functional>
 #include <string>
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "tests/testutil.h"
 
 namespace nslab {
 namespace {
 
-struct Forked {
-  int code = -1;    // exit code, or 128 + signal
-  std::string out;  // what the child returned, or "error: <what>"
-};
-
-// Runs fn in a forked child; its return value comes back through a pipe.
-Forked InFork(const std::function<std::string()>& fn) {
-  Pipe p = MakePipe();
-  pid_t pid = fork();
-  if (pid == 0) {
-    p.read.Reset();
-    int code = 0;
-    std::string text;
-    try {
-      text = fn();
-    } catch (const std::exception& e) {
-      text = std::string("error: ") + e.what();
-      code = 1;
-    }
-    WriteAll(p.write.Get(), text);
-    _exit(code);
-  }
-  p.write.Reset();
-  Forked f;
-  f.out = ReadAll(p.read.Get());
-  int status = 0;
-  waitpid(pid, &status, 0);
-  f.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return f;
-}
+using testutil::ChildResult;
+using testutil::RunInChild;
 
 bool CanSetPcap() {
   return caps::Has(caps::ReadFromProc().effective, CAP_SETPCAP);
@@ -114,7 +86,7 @@ TEST(CapsTest, ReadFromProcSeesOwnBoundingSet) {
 
 TEST(CapsTest, ApplyInChildReducesAllSets) {
   if (!CanSetPcap()) GTEST_SKIP() << "needs root (CAP_SETPCAP)";
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     caps::ApplyInChild(caps::DockerDefault());
     caps::ProcCaps c = caps::ReadFromProc();
     return caps::Hex(c.bounding) + " " + caps::Hex(c.permitted) + " " +
@@ -131,7 +103,7 @@ TEST(CapsTest, DroppedCapabilityIsRefusedByTheKernel) {
   if (!CanSetPcap()) GTEST_SKIP() << "needs root (CAP_SETPCAP)";
   // Without CAP_SYS_ADMIN, sethostname fails with EPERM even in a new UTS namespace
   // we create first (while we still have the capability).
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     Check(unshare(CLONE_NEWUTS), "unshare", "CLONE_NEWUTS");
     caps::ApplyInChild(caps::DockerDefault());
     int rc = sethostname("x", 1);
@@ -145,7 +117,7 @@ TEST(CapsTest, ApplyInChildCannotRaiseBeyondBounding) {
   if (!CanSetPcap()) GTEST_SKIP() << "needs root (CAP_SETPCAP)";
   // After dropping to CHOWN only, asking for the default 14 keeps CHOWN only: the
   // bounding set and permitted set never grow back.
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     caps::ApplyInChild(1ULL << CAP_CHOWN);
     caps::ApplyInChild(caps::DockerDefault());
     caps::ProcCaps c = caps::ReadFromProc();

@@ -14,47 +14,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <functional>
-#include <sstream>
 #include <string>
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "tests/testutil.h"
 
 namespace nslab {
 namespace {
 
-struct Forked {
-  int code = -1;
-  std::string out;
-};
+using testutil::ChildResult;
+using testutil::RunInChild;
+using testutil::StatusField;
 
-Forked InFork(const std::function<std::string()>& fn) {
-  Pipe p = MakePipe();
-  pid_t pid = fork();
-  if (pid == 0) {
-    p.read.Reset();
-    int code = 0;
-    std::string text;
-    try {
-      text = fn();
-    } catch (const std::exception& e) {
-      text = std::string("error: ") + e.what();
-      code = 1;
-    }
-    WriteAll(p.write.Get(), text);
-    _exit(code);
-  }
-  p.write.Reset();
-  Forked f;
-  f.out = ReadAll(p.read.Get());
-  int status = 0;
-  waitpid(pid, &status, 0);
-  f.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return f;
-}
-
-// "0" when rc is not -1, else the errno's number — so expectations read as errnos.
+// "ok" when rc is not -1, else the errno's number — so expectations read as errnos.
 std::string Outcome(long rc) { return rc == -1 ? std::to_string(errno) : "ok"; }
 
 void LoadWithNnp(bool allow_sys_admin) {
@@ -62,18 +35,6 @@ void LoadWithNnp(bool allow_sys_admin) {
   seccomp::Options opts;
   opts.allow_sys_admin = allow_sys_admin;
   seccomp::LoadInChild(opts);
-}
-
-// A field of /proc/self/status, e.g. StatusField("Seccomp") == "2".
-std::string StatusField(const std::string& key) {
-  std::istringstream in(ReadFile("/proc/self/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) != 0) continue;
-    std::string v = line.substr(key.size() + 1);
-    return v.substr(v.find_first_not_of(" \t"));
-  }
-  return "";
 }
 
 TEST(SeccompTest, TableHasEachRuleWithAReason) {
@@ -112,7 +73,7 @@ TEST(SeccompTest, ExportPfcShowsTheRules) {
 }
 
 TEST(SeccompTest, LoadedFilterShowsInProcStatus) {
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     LoadWithNnp(false);
     return StatusField("Seccomp") + " " + StatusField("NoNewPrivs");
   });
@@ -121,7 +82,7 @@ TEST(SeccompTest, LoadedFilterShowsInProcStatus) {
 }
 
 TEST(SeccompTest, RefusedCallsGetTheirErrno) {
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     LoadWithNnp(false);
     std::string out;
     out += "keyctl=" + Outcome(syscall(SYS_keyctl, 0 /*KEYCTL_GET_KEYRING_ID*/, -3, 0));
@@ -146,7 +107,7 @@ TEST(SeccompTest, RefusedCallsGetTheirErrno) {
 }
 
 TEST(SeccompTest, TiocstiRefusedEvenWithHighBitsSet) {
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     LoadWithNnp(false);
     int fd = Check(open("/dev/null", O_RDONLY | O_CLOEXEC), "open", "/dev/null");
     char c = 'x';
@@ -165,7 +126,7 @@ TEST(SeccompTest, TiocstiRefusedEvenWithHighBitsSet) {
 }
 
 TEST(SeccompTest, ForkAndOrdinaryCallsStillWork) {
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     LoadWithNnp(false);
     // fork() is clone(SIGCHLD) without namespace flags: allowed.
     pid_t pid = fork();
@@ -179,7 +140,7 @@ TEST(SeccompTest, ForkAndOrdinaryCallsStillWork) {
 }
 
 TEST(SeccompTest, SysAdminProfileDoesNotFilterClone3) {
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     LoadWithNnp(true);
     // With no filter rule the kernel itself answers: a zero-sized clone_args is EINVAL.
     return "clone3=" + Outcome(syscall(SYS_clone3, nullptr, 0)) +

@@ -19,66 +19,24 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
-#include <sstream>
 #include <string>
 
 #include "common/caps.h"
 #include "common/error.h"
 #include "common/fd.h"
+#include "tests/testutil.h"
 
 namespace nslab {
 namespace {
 
-struct Forked {
-  int code = -1;
-  std::string out;
-};
-
-Forked InFork(const std::function<std::string()>& fn) {
-  Pipe p = MakePipe();
-  pid_t pid = fork();
-  if (pid == 0) {
-    p.read.Reset();
-    int code = 0;
-    std::string text;
-    try {
-      text = fn();
-    } catch (const std::exception& e) {
-      text = std::string("error: ") + e.what();
-      code = 1;
-    }
-    WriteAll(p.write.Get(), text);
-    _exit(code);
-  }
-  p.write.Reset();
-  Forked f;
-  f.out = ReadAll(p.read.Get());
-  int status = 0;
-  waitpid(pid, &status, 0);
-  f.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return f;
-}
-
-std::string StatusField(const std::string& key) {
-  std::istringstream in(ReadFile("/proc/self/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) != 0) continue;
-    std::string v = line.substr(key.size() + 1);
-    return v.substr(v.find_first_not_of(" \t"));
-  }
-  return "";
-}
+using testutil::ChildResult;
+using testutil::RunInChild;
+using testutil::StatusField;
+using testutil::TmpDir;
 
 std::string Outcome(long rc) { return rc == -1 ? std::to_string(errno) : "ok"; }
 
 bool HasCap(int cap) { return caps::Has(caps::ReadFromProc().effective, cap); }
-
-std::string TmpDir() {
-  const char* d = std::getenv("TEST_TMPDIR");
-  return d ? d : "/tmp";
-}
 
 // A private mount namespace for the forked child, so its mounts vanish with it.
 void PrivateMountNs() {
@@ -129,7 +87,7 @@ TEST(SecurityTest, DescribeListsEachLayer) {
 
 TEST(SecurityTest, ApplyInChildGivesDockersDefaults) {
   if (!HasCap(CAP_SETPCAP)) GTEST_SKIP() << "needs root (CAP_SETPCAP)";
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     security::ApplyInChild({});
     return StatusField("CapEff") + " " + StatusField("CapPrm") + " " + StatusField("CapBnd") +
            " " + StatusField("CapInh") + " " + StatusField("CapAmb") + " nnp=" +
@@ -148,7 +106,7 @@ TEST(SecurityTest, ApplyInChildGivesDockersDefaults) {
 
 TEST(SecurityTest, CapAddAndDropChangeTheSets) {
   if (!HasCap(CAP_SETPCAP)) GTEST_SKIP() << "needs root (CAP_SETPCAP)";
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     security::Profile p;
     p.cap_add = {"NET_ADMIN"};
     p.cap_drop = {"NET_RAW"};
@@ -161,7 +119,7 @@ TEST(SecurityTest, CapAddAndDropChangeTheSets) {
 
 TEST(SecurityTest, SysAdminProfileMayUnshare) {
   if (!HasCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs root (CAP_SYS_ADMIN)";
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     security::Profile p;
     p.cap_add = {"SYS_ADMIN"};
     security::ApplyInChild(p);
@@ -172,7 +130,7 @@ TEST(SecurityTest, SysAdminProfileMayUnshare) {
 }
 
 TEST(SecurityTest, PrivilegedChangesNothing) {
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     std::string before = StatusField("CapBnd");
     security::Profile p;
     p.privileged = true;
@@ -218,7 +176,7 @@ TEST(SecurityTest, CloseExtraFdsLeavesOnlyStdioAfterExec) {
 TEST(SecurityTest, CloseExtraFdsKeepsThemUntilExec) {
   // Marked, not closed: a pipe the runtime still needs (its error report) works
   // until execve.
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     Pipe p = MakePipe();
     int raw = dup(p.write.Get());  // no O_CLOEXEC on a dup
     security::CloseExtraFdsInChild();
@@ -234,7 +192,7 @@ TEST(SecurityTest, CloseExtraFdsKeepsThemUntilExec) {
 TEST(SecurityTest, MaskPathsHidesAndFreezesProcFiles) {
   if (!HasCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs root (CAP_SYS_ADMIN)";
   if (!DevNullIsReal()) GTEST_SKIP() << "/dev/null is not the null device here";
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     PrivateMountNs();
     security::MaskPathsInChild({});
     std::string out;
@@ -267,7 +225,7 @@ TEST(SecurityTest, MaskPathsHidesAndFreezesProcFiles) {
 
 TEST(SecurityTest, MaskPathsPrivilegedLeavesProcAlone) {
   if (!HasCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs root (CAP_SYS_ADMIN)";
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     PrivateMountNs();
     security::Profile p;
     p.privileged = true;
@@ -318,7 +276,7 @@ void EnterFakeRoot(const std::string& root, bool with_proc,
 TEST(SecurityTest, RefusesProcThatIsASymlink) {
   if (!HasCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs root (CAP_SYS_ADMIN)";
   TempRoot tmp("procsymlink");
-  Forked f = InFork([&] {
+  ChildResult f = RunInChild([&] {
     // CVE-2019-16884: the image's /proc is a symlink; procfs would be mounted where
     // it points, and the real /proc left unmasked.
     EnterFakeRoot(tmp.path(), false, [](const std::string& root) {
@@ -334,7 +292,7 @@ TEST(SecurityTest, RefusesProcThatIsASymlink) {
 TEST(SecurityTest, RefusesProcThatIsNotProcfs) {
   if (!HasCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs root (CAP_SYS_ADMIN)";
   TempRoot tmp("procdir");
-  Forked f = InFork([&] {
+  ChildResult f = RunInChild([&] {
     EnterFakeRoot(tmp.path(), false, [](const std::string& root) {
       Check(mkdir((root + "/proc").c_str(), 0755), "mkdir", root + "/proc");
     });
@@ -348,7 +306,7 @@ TEST(SecurityTest, RefusesProcThatIsNotProcfs) {
 TEST(SecurityTest, RefusesDevNullThatIsASymlink) {
   if (!HasCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs root (CAP_SYS_ADMIN)";
   TempRoot tmp("nullsymlink");
-  Forked f = InFork([&] {
+  ChildResult f = RunInChild([&] {
     // CVE-2025-31133: /dev/null pointing at a procfs file that would then be bound
     // (writable) over the masked paths.
     EnterFakeRoot(tmp.path(), true, [](const std::string& root) {
@@ -366,7 +324,7 @@ TEST(SecurityTest, RefusesDevNullThatIsASymlink) {
 TEST(SecurityTest, RefusesDevNullThatIsARegularFile) {
   if (!HasCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs root (CAP_SYS_ADMIN)";
   TempRoot tmp("nullfile");
-  Forked f = InFork([&] {
+  ChildResult f = RunInChild([&] {
     EnterFakeRoot(tmp.path(), true, [](const std::string& root) {
       UniqueFd file(Check(open((root + "/dev/null").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666),
                           "open", root + "/dev/null"));
@@ -381,7 +339,7 @@ TEST(SecurityTest, RefusesDevNullThatIsARegularFile) {
 TEST(SecurityTest, VerifyCwdRefusesADirectoryOutsideTheRoot) {
   if (!HasCap(CAP_SYS_CHROOT) || !HasCap(CAP_SYS_ADMIN)) GTEST_SKIP() << "needs root";
   TempRoot tmp("cwd");
-  Forked f = InFork([&] {
+  ChildResult f = RunInChild([&] {
     // CVE-2024-21626: the runtime leaked an fd of a host directory and the
     // container's working directory became /proc/self/fd/N — outside its root.
     int host_dir = Check(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/");
@@ -407,7 +365,7 @@ TEST(SecurityTest, VerifyCwdRefusesADirectoryOutsideTheRoot) {
 }
 
 TEST(SecurityTest, NonDumpableShowsInProc) {
-  Forked f = InFork([] {
+  ChildResult f = RunInChild([] {
     security::SetNonDumpableInChild();
     return std::to_string(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
   });
