@@ -115,7 +115,14 @@ int Demo(bool verbose) {
   spec.name = "nslab-demo-" + std::to_string(getpid());
   state::Record r = container::Prepare(spec);
   int code = container::Run(spec, r);
-  if (code != 0) return code;
+  if (code != 0) {
+    // The start failed and the record says why; the demo leaves nothing behind.
+    try {
+      container::Delete(r.id, true);
+    } catch (const std::exception&) {
+    }
+    return code;
+  }
   r = state::Load(r.id);
   narrate::Step("run -it -d busybox -> container " + r.id + " (name " + r.name + ")");
   try {
