@@ -216,6 +216,16 @@ std::vector<std::string> Entries(const std::string& dir) {
   return out;
 }
 
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+bool IsDir(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 bool RunDirInTestTmpdir() {
   const char* tmp = std::getenv("TEST_TMPDIR");
   if (tmp != nullptr) setenv("NSLAB_RUN_DIR", tmp, 1);
@@ -234,6 +244,13 @@ std::string StatusField(const std::string& key, pid_t pid) {
     return a == std::string::npos ? "" : v.substr(a);
   }
   return "";
+}
+
+bool ProcessAlive(pid_t pid) {
+  if (pid <= 0) return false;
+  std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
+  size_t p = stat.rfind(')');  // the name may hold ')' itself: the state follows the last
+  return p != std::string::npos && p + 2 < stat.size() && stat[p + 2] != 'Z';
 }
 
 pid_t ChildOf(pid_t pid) {

@@ -67,6 +67,10 @@ std::string MakeTempDir(const std::string& name);
 std::string ReadText(const std::string& path);
 // The names in a directory, without "." and "..", sorted; empty when unreadable.
 std::vector<std::string> Entries(const std::string& dir);
+// Does the path exist (lstat: a dangling symlink counts)?
+bool PathExists(const std::string& path);
+// Is the path a directory (stat: a symlink to one counts)?
+bool IsDir(const std::string& path);
 // Points the labs' per-run directories (NSLAB_RUN_DIR) at TEST_TMPDIR, which Bazel
 // removes: a lab killed with SIGKILL cannot remove its own. Call it from a namespace-
 // scope initializer: `const bool kRunDir = testutil::RunDirInTestTmpdir();`.
@@ -77,6 +81,8 @@ bool RunDirInTestTmpdir();
 // Field `key` of /proc/<pid>/status ("CapEff" -> "00000000a80425fb"), white space
 // around the value trimmed; pid 0 reads /proc/self. "" when absent or unreadable.
 std::string StatusField(const std::string& key, pid_t pid = 0);
+// Is the process alive, and not a zombie (state 'Z' in /proc/PID/stat)?
+bool ProcessAlive(pid_t pid);
 // The first child of `pid` (from /proc/PID/task/PID/children), 0 when it has none.
 pid_t ChildOf(pid_t pid);
 // The child of `lab` once it runs `comm`: polls /proc, because the child appears after

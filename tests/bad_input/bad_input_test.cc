@@ -27,6 +27,8 @@ namespace nslab {
 namespace {
 
 using harness::Cli;
+using testutil::Entries;
+using testutil::TmpDir;
 
 // How the lab is started.
 enum class Wrap {
@@ -161,22 +163,6 @@ std::vector<Case> Cases() {
       {"import_bad_image_name", "11_container", {"import", "{T}/garbage.tar", "Bad/Name"}, kRt,
        "Bad/Name"},
   };
-}
-
-std::string TmpDir() {
-  const char* d = std::getenv("TEST_TMPDIR");
-  return d ? d : "/tmp";
-}
-
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d))
-    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") out.push_back(e->d_name);
-  closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 // A tar member: name, type ('0' file, '2' symlink, '1' hardlink), link target.

@@ -8,15 +8,12 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -31,20 +28,10 @@ namespace {
 using harness::Cli;
 using harness::Container;
 using harness::RunDetached;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool Alive(pid_t pid) {
-  if (pid <= 0) return false;
-  std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
-  size_t p = stat.rfind(')');
-  return p != std::string::npos && p + 2 < stat.size() && stat[p + 2] != 'Z';
-}
+using testutil::ProcessAlive;
+using testutil::ReadText;
+using testutil::StartLogged;
+using testutil::WaitExit;
 
 // Is any process still running the lab binary with `needle` in its arguments? (The
 // CLI's forks — before one becomes the shim — share its command line.)
@@ -55,11 +42,11 @@ bool CliForksRemain(const std::string& needle) {
   while (dirent* e = readdir(proc)) {
     const std::string dir = e->d_name;
     if (dir.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmd = Slurp("/proc/" + dir + "/cmdline");
+    std::string cmd = ReadText("/proc/" + dir + "/cmdline");
     for (char& c : cmd)
       if (c == '\0') c = ' ';
     if (cmd.find("11_container") != std::string::npos && cmd.find(needle) != std::string::npos &&
-        Alive(std::atoi(dir.c_str())))
+        ProcessAlive(std::atoi(dir.c_str())))
       found = true;
   }
   closedir(proc);
@@ -88,34 +75,6 @@ std::string IdOf(const std::string& name) {
     if (n == name) return id;
   }
   return "";
-}
-
-// Starts argv with stdin /dev/null and stdout+stderr appended to `log` (a file, not a
-// pipe: an attached container's shim may keep the CLI's stdout open after the CLI
-// is gone, and a reader waiting for EOF would wait with it). Returns the pid.
-pid_t StartLogged(const std::vector<std::string>& argv, const std::string& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int WaitExit(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 class FaultsTest : public ::testing::Test {
@@ -151,8 +110,9 @@ class FaultsTest : public ::testing::Test {
     if (id.empty()) return;  // never created: nothing to be truthful about
     const std::string status = PsStatus(name);
     pid_t init = static_cast<pid_t>(std::atoi(harness::Fact(harness::ReadState(id), "pid").c_str()));
-    EXPECT_EQ(status == "running", Alive(init))
-        << name << ": ps says " << status << ", init " << init << (Alive(init) ? " alive" : " gone");
+    EXPECT_EQ(status == "running", ProcessAlive(init))
+        << name << ": ps says " << status << ", init " << init
+        << (ProcessAlive(init) ? " alive" : " gone");
   }
 
   // rm -f by name when it exists; afterwards nothing of it remains.
@@ -222,7 +182,7 @@ TEST_F(FaultsTest, ShimKilled) {
         std::atoi(harness::Fact(harness::ReadState(c.id()), "shim_pid").c_str()));
     ASSERT_GT(shim, 0);
     ASSERT_EQ(kill(shim, sig), 0);
-    EXPECT_TRUE(harness::WaitFor([&] { return !Alive(shim); }));
+    EXPECT_TRUE(harness::WaitFor([&] { return !ProcessAlive(shim); }));
     ExpectPsTruthful(name);
     RemoveAndExpectClean(name);
     c = Container();  // already removed
@@ -309,7 +269,7 @@ TEST_F(FaultsTest, TenAtOnce) {
     harness::Facts f = harness::ReadState(id);
     addresses.insert(harness::Fact(f, "address"));
     fps.push_back(harness::FootprintOf(id));
-    EXPECT_TRUE(Alive(static_cast<pid_t>(std::atoi(harness::Fact(f, "pid").c_str())))) << id;
+    EXPECT_TRUE(ProcessAlive(static_cast<pid_t>(std::atoi(harness::Fact(f, "pid").c_str())))) << id;
   }
   EXPECT_EQ(unique_ids.size(), ids.size());
   EXPECT_EQ(addresses.size(), ids.size()) << "two containers share an address";

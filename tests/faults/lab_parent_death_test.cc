@@ -2,18 +2,14 @@
 // lab process. Killing the lab must kill the sandbox (PR_SET_PDEATHSIG), and a
 // SIGTERM must be passed on and cleaned up after (run directory, cgroup, veth).
 #include <dirent.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,12 +19,10 @@
 namespace nslab {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testutil::Entries;
+using testutil::ReadText;
+using testutil::StartLogged;
+using testutil::WaitExit;
 
 struct Proc {
   pid_t pid, ppid;
@@ -43,7 +37,7 @@ std::vector<Proc> AllProcs() {
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string stat = Slurp("/proc/" + name + "/stat");
+    std::string stat = ReadText("/proc/" + name + "/stat");
     size_t open = stat.find('('), close = stat.rfind(')');
     if (open == std::string::npos || close == std::string::npos || close + 4 > stat.size())
       continue;
@@ -79,12 +73,8 @@ std::set<pid_t> Descendants(pid_t root) {
 }
 
 bool AnyAlive(const std::set<pid_t>& pids) {
-  for (pid_t p : pids) {
-    std::string stat = Slurp("/proc/" + std::to_string(p) + "/stat");
-    size_t close = stat.rfind(')');
-    if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z')
-      return true;
-  }
+  for (pid_t p : pids)
+    if (testutil::ProcessAlive(p)) return true;
   return false;
 }
 
@@ -93,43 +83,6 @@ bool HasSleepDescendant(pid_t root) {
   for (const auto& p : AllProcs())
     if (d.count(p.pid) && p.comm == "sleep") return true;
   return false;
-}
-
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d))
-    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") out.push_back(e->d_name);
-  closedir(d);
-  return out;
-}
-
-// The lab with stdin /dev/null and its output in a file (not a pipe: a surviving
-// sandbox would hold a pipe open and a reader waiting for EOF would hang).
-pid_t StartLogged(const std::vector<std::string>& argv, const std::string& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int WaitExit(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 std::set<std::string> Links() {
@@ -165,7 +118,7 @@ class LabParentDeathTest : public ::testing::TestWithParam<std::string> {
     pid_t pid = StartLogged({testutil::LabPath(GetParam()), "--", "sleep", "1000"},
                             run_dir_ + ".log");
     EXPECT_TRUE(harness::WaitFor([&] { return HasSleepDescendant(pid); }))
-        << GetParam() << " never started its sleep: " << Slurp(run_dir_ + ".log");
+        << GetParam() << " never started its sleep: " << ReadText(run_dir_ + ".log");
     return pid;
   }
   std::string run_dir_;
@@ -199,7 +152,7 @@ TEST_P(LabParentDeathTest, SigtermIsPassedOnAndCleanedUp) {
   // handler for (process::Clone then forwards SIGKILL, as `docker kill` would).
   const int code = WaitExit(lab_pid);
   EXPECT_TRUE(code == 128 + SIGTERM || code == 128 + SIGKILL)
-      << code << ": " << Slurp(run_dir_ + ".log");
+      << code << ": " << ReadText(run_dir_ + ".log");
   EXPECT_FALSE(AnyAlive(sandbox));
   EXPECT_EQ(Entries(run_dir_), std::vector<std::string>{}) << "run directory left behind";
   // No cgroup named after the lab run (lab 10: nslab-10-<pid>).

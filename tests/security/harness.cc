@@ -19,22 +19,8 @@
 namespace nslab::harness {
 namespace {
 
-std::string TmpDir() {
-  const char* d = std::getenv("TEST_TMPDIR");
-  return d ? d : "/tmp";
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return lstat(path.c_str(), &st) == 0;
-}
+using testutil::ProcessAlive;
+using testutil::TmpDir;
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
@@ -42,19 +28,10 @@ std::string Trim(std::string s) {
   return a == std::string::npos ? "" : s.substr(a);
 }
 
-// Is a process with this pid alive (and not a zombie)?
-bool ProcessAlive(pid_t pid) {
-  if (pid <= 0) return false;
-  std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
-  if (stat.empty()) return false;
-  size_t p = stat.rfind(')');
-  return p != std::string::npos && p + 2 < stat.size() && stat[p + 2] != 'Z';
-}
-
 // "cgroup" mounts and our path in each: the directories whose subtrees are ours.
 std::vector<std::string> OwnCgroupDirs() {
   std::map<std::string, std::string> own;  // controller list ("" for v2) -> path
-  std::istringstream cg(Slurp("/proc/self/cgroup"));
+  std::istringstream cg(testutil::ReadText("/proc/self/cgroup"));
   std::string line;
   while (std::getline(cg, line)) {
     size_t a = line.find(':'), b = line.find(':', a + 1);
@@ -62,7 +39,7 @@ std::vector<std::string> OwnCgroupDirs() {
     own[line.substr(a + 1, b - a - 1)] = line.substr(b + 1);
   }
   std::vector<std::string> dirs;
-  std::istringstream mi(Slurp("/proc/self/mountinfo"));
+  std::istringstream mi(testutil::ReadText("/proc/self/mountinfo"));
   while (std::getline(mi, line)) {
     std::istringstream f(line);
     std::vector<std::string> v;
@@ -118,20 +95,6 @@ void WalkCgroups(const std::string& dir, int depth, std::vector<std::string>* ou
     WalkCgroups(child, depth + 1, out);
   }
   closedir(d);
-}
-
-std::vector<std::string> DirEntries(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0)))
-      continue;
-    out.push_back(e->d_name);
-  }
-  closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 }  // namespace
@@ -259,11 +222,11 @@ Sentinel MakeSentinel() {
   return s;
 }
 
-bool SentinelIntact(const Sentinel& s) { return Slurp(s.path) == s.token; }
+bool SentinelIntact(const Sentinel& s) { return testutil::ReadText(s.path) == s.token; }
 
 Facts ReadState(const std::string& id) {
   Facts f;
-  std::istringstream in(Slurp(StateDir() + "/" + id + "/state"));
+  std::istringstream in(testutil::ReadText(StateDir() + "/" + id + "/state"));
   std::string line;
   while (std::getline(in, line)) {
     size_t eq = line.find('=');
@@ -292,13 +255,13 @@ Footprint FootprintOf(const std::string& id) {
 
 std::vector<std::string> Leftovers(const Footprint& fp) {
   std::vector<std::string> out;
-  if (Exists(fp.state_dir)) out.push_back("state dir " + fp.state_dir + " exists");
+  if (testutil::PathExists(fp.state_dir)) out.push_back("state dir " + fp.state_dir + " exists");
   for (const auto& p : testutil::MountPoints())
     if (p.find(fp.id) != std::string::npos) out.push_back("mount " + p);
-  if (!fp.host_if.empty() && Exists("/sys/class/net/" + fp.host_if))
+  if (!fp.host_if.empty() && testutil::PathExists("/sys/class/net/" + fp.host_if))
     out.push_back("link " + fp.host_if);
   for (const auto& c : fp.cgroups)
-    if (!c.empty() && Exists(c)) out.push_back("cgroup " + c);
+    if (!c.empty() && testutil::PathExists(c)) out.push_back("cgroup " + c);
   std::vector<std::string> walked;
   for (const auto& d : OwnCgroupDirs()) WalkCgroups(d, 0, &walked);
   for (const auto& c : walked)
@@ -349,18 +312,13 @@ Container RunDetached(const std::vector<std::string>& args, testutil::RunResult*
 }
 
 std::string ProcStatus(pid_t pid, const std::string& key) {
-  std::istringstream in(Slurp("/proc/" + std::to_string(pid) + "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) != 0) continue;
-    return Trim(line.substr(key.size() + 1));
-  }
-  return "";
+  // pid 0 would read /proc/self in StatusField; here it names no process.
+  return pid <= 0 ? "" : testutil::StatusField(key, pid);
 }
 
 std::vector<int> ProcFds(pid_t pid) {
   std::vector<int> out;
-  for (const auto& e : DirEntries("/proc/" + std::to_string(pid) + "/fd"))
+  for (const auto& e : testutil::Entries("/proc/" + std::to_string(pid) + "/fd"))
     out.push_back(std::atoi(e.c_str()));
   std::sort(out.begin(), out.end());
   return out;
@@ -374,31 +332,31 @@ Snapshot TakeSnapshot() {
   std::vector<std::string> cgroups;
   for (const auto& d : OwnCgroupDirs()) WalkCgroups(d, 0, &cgroups);
   for (const auto& c : cgroups) s.items.push_back("cgroup " + c);
-  const std::vector<std::string> entries = DirEntries(state);
+  const std::vector<std::string> entries = testutil::Entries(state);
   for (const auto& e : entries) s.items.push_back("state " + e);
   // Links: only the veths of containers we know of (a state entry or a cgroup of
   // ours): "nsl" + the id's first 10 hex digits + "h". Other programs' links come
   // and go on a shared host.
   std::set<std::string> ids(entries.begin(), entries.end());
   for (const auto& c : cgroups) ids.insert(c.substr(c.rfind("nslab-") + 6));
-  for (const auto& l : DirEntries("/sys/class/net")) {
+  for (const auto& l : testutil::Entries("/sys/class/net")) {
     if (!IsContainerName(l, "nsl") || l == "nslab0") continue;
     for (const auto& id : ids)
       if (id.size() >= 10 && l.compare(3, 10, id, 0, 10) == 0) s.items.push_back("link " + l);
   }
   const std::string me = std::to_string(getpid());
-  for (const auto& e : DirEntries("/proc")) {
+  for (const auto& e : testutil::Entries("/proc")) {
     if (e.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string stat = Slurp("/proc/" + e + "/stat");
+    std::string stat = testutil::ReadText("/proc/" + e + "/stat");
     size_t p = stat.rfind(')');
     if (p == std::string::npos || p + 2 >= stat.size()) continue;
     std::istringstream rest(stat.substr(p + 2));
     std::string st, ppid;
     rest >> st >> ppid;
     if (st == "Z" && ppid == me) s.items.push_back("zombie " + e);
-    std::string cmdline = Slurp("/proc/" + e + "/cmdline");
+    std::string cmdline = testutil::ReadText("/proc/" + e + "/cmdline");
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (Trim(Slurp("/proc/" + e + "/comm")) == "nslab-shim" &&
+    if (Trim(testutil::ReadText("/proc/" + e + "/comm")) == "nslab-shim" &&
         cmdline.find(state) != std::string::npos)
       s.items.push_back("shim " + e);
   }
