@@ -24,9 +24,13 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "gtest/gtest.h"
+#include "tests/testutil.h"
 
 namespace nslab::cgroup {
 namespace {
+
+using testutil::IsDir;
+using testutil::ReadText;
 
 // ---- parsing ---------------------------------------------------------------------
 
@@ -174,18 +178,6 @@ void Put(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
-std::string Get(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-bool IsDir(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 // A fake kernel for a tree of plain directories: mkdir fills a cgroup directory
 // with the control files of its version, rmdir first empties it, and a "killed"
 // pid leaves cgroup.procs.
@@ -216,7 +208,7 @@ struct FakeCgroupfs {
     k.kill_process = [this](pid_t pid) {
       killed.insert(pid);
       for (const auto& procs : procs_files) {
-        std::string text = Get(procs), out;
+        std::string text = ReadText(procs), out;
         std::istringstream in(text);
         std::string line;
         while (std::getline(in, line))
@@ -394,15 +386,15 @@ TEST(CgroupFakeTest, V2WritesLimitsAndCleansUp) {
     ScopedCgroup cg = Create(l, "nslab-test", Limits{int64_t{64} << 20, 32, 0.5});
     ASSERT_TRUE(IsDir(dir));
     EXPECT_EQ(cg.DirFor("memory"), dir);
-    EXPECT_EQ(Get(dir + "/memory.max"), "67108864");
-    EXPECT_EQ(Get(dir + "/memory.swap.max"), "0");
-    EXPECT_EQ(Get(dir + "/pids.max"), "32");
-    EXPECT_EQ(Get(dir + "/cpu.max"), "50000 100000");
+    EXPECT_EQ(ReadText(dir + "/memory.max"), "67108864");
+    EXPECT_EQ(ReadText(dir + "/memory.swap.max"), "0");
+    EXPECT_EQ(ReadText(dir + "/pids.max"), "32");
+    EXPECT_EQ(ReadText(dir + "/cpu.max"), "50000 100000");
     // The controllers were enabled for our children (each write is one "+ctrl").
-    EXPECT_EQ(Get(own + "/cgroup.subtree_control").substr(0, 1), "+");
+    EXPECT_EQ(ReadText(own + "/cgroup.subtree_control").substr(0, 1), "+");
 
     cg.AddProcess(999999);
-    EXPECT_EQ(Get(dir + "/cgroup.procs"), "999999");
+    EXPECT_EQ(ReadText(dir + "/cgroup.procs"), "999999");
     EXPECT_EQ(cg.Pids(), std::vector<pid_t>{999999});
 
     Put(dir + "/memory.events", "low 0\nhigh 0\nmax 17\noom 2\noom_kill 1\noom_group_kill 0\n");
@@ -440,7 +432,7 @@ TEST(CgroupFakeTest, V2SkipsControllersAlreadyEnabled) {
   FakeCgroupfs fake(2);
   Layout l = Detect(t.path() + "/sys", t.path() + "/proc_self_cgroup");
   ScopedCgroup cg = Create(l, "nslab-test", Limits{});
-  EXPECT_EQ(Get(own + "/cgroup.subtree_control"), "cpu memory pids\n");
+  EXPECT_EQ(ReadText(own + "/cgroup.subtree_control"), "cpu memory pids\n");
   EXPECT_TRUE(IsDir(own + "/nslab-test"));
   cg.Destroy();
   EXPECT_FALSE(IsDir(own + "/nslab-test"));
@@ -476,12 +468,12 @@ TEST(CgroupFakeTest, V2StepsAsideWhenAloneInOurCgroup) {
     ScopedCgroup cg = Create(l, "nslab-test", Limits{});
     // We moved into a leaf beneath our own cgroup so that it could enable controllers.
     EXPECT_TRUE(IsDir(own + "/nslab-test-lab"));
-    EXPECT_EQ(Get(own + "/nslab-test-lab/cgroup.procs"), me);
+    EXPECT_EQ(ReadText(own + "/nslab-test-lab/cgroup.procs"), me);
     EXPECT_TRUE(IsDir(own + "/nslab-test"));
   }
   // ...and came back, disabled what we enabled, and removed both.
-  EXPECT_EQ(Get(own + "/cgroup.procs"), me);
-  EXPECT_EQ(Get(own + "/cgroup.subtree_control").substr(0, 1), "-");
+  EXPECT_EQ(ReadText(own + "/cgroup.procs"), me);
+  EXPECT_EQ(ReadText(own + "/cgroup.subtree_control").substr(0, 1), "-");
   EXPECT_FALSE(IsDir(own + "/nslab-test-lab"));
   EXPECT_FALSE(IsDir(own + "/nslab-test"));
 }
@@ -498,14 +490,14 @@ TEST(CgroupFakeTest, V1WritesLimitsAndCountersInEachHierarchy) {
   {
     ScopedCgroup cg = Create(l, "nslab-test", Limits{int64_t{16} << 20, 8, 0.25});
     ASSERT_EQ(cg.nodes().size(), 3u);
-    EXPECT_EQ(Get(mem + "/memory.limit_in_bytes"), "16777216");
-    EXPECT_EQ(Get(mem + "/memory.memsw.limit_in_bytes"), "16777216");
-    EXPECT_EQ(Get(pids + "/pids.max"), "8");
-    EXPECT_EQ(Get(cpu + "/cpu.cfs_period_us"), "100000");
-    EXPECT_EQ(Get(cpu + "/cpu.cfs_quota_us"), "25000");
+    EXPECT_EQ(ReadText(mem + "/memory.limit_in_bytes"), "16777216");
+    EXPECT_EQ(ReadText(mem + "/memory.memsw.limit_in_bytes"), "16777216");
+    EXPECT_EQ(ReadText(pids + "/pids.max"), "8");
+    EXPECT_EQ(ReadText(cpu + "/cpu.cfs_period_us"), "100000");
+    EXPECT_EQ(ReadText(cpu + "/cpu.cfs_quota_us"), "25000");
 
     cg.AddProcess(999998);
-    for (const auto& d : {mem, pids, cpu}) EXPECT_EQ(Get(d + "/cgroup.procs"), "999998");
+    for (const auto& d : {mem, pids, cpu}) EXPECT_EQ(ReadText(d + "/cgroup.procs"), "999998");
 
     Put(mem + "/memory.failcnt", "42\n");
     Put(mem + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
@@ -541,7 +533,7 @@ TEST(CgroupFakeTest, CleanupNeverKillsTheCallerItself) {
   std::string kill_written = "?";
   FakeKernel k;
   k.before_rmdir = [&](const std::string& d) {
-    if (d == dir) kill_written = Get(d + "/cgroup.kill");
+    if (d == dir) kill_written = ReadText(d + "/cgroup.kill");
     (void)!std::system(("find '" + d + "' -maxdepth 1 -type f -delete").c_str());
   };
   k.kill_process = [&](pid_t pid) { fake.killed.insert(pid); };
@@ -850,7 +842,7 @@ TEST(CgroupRealTest, V2TreeKillsWithCgroupKill) {
   if (detected.v2_mount.empty()) GTEST_SKIP() << "no cgroup2 mount";
   std::string own;
   {
-    std::istringstream in(Get("/proc/self/cgroup"));
+    std::istringstream in(ReadText("/proc/self/cgroup"));
     for (std::string line; std::getline(in, line);)
       if (line.rfind("0::", 0) == 0) own = line.substr(3);
   }
@@ -880,7 +872,7 @@ TEST(CgroupRealTest, V2TreeKillsWithCgroupKill) {
       GTEST_SKIP() << "kernel without cgroup.kill (before 5.14)";
     cg.AddProcess(child.pid);
     EXPECT_EQ(cg.Pids(), std::vector<pid_t>{child.pid});
-    EXPECT_NE(Get("/proc/" + std::to_string(child.pid) + "/cgroup").find(cg.name()),
+    EXPECT_NE(ReadText("/proc/" + std::to_string(child.pid) + "/cgroup").find(cg.name()),
               std::string::npos);
   }  // ~ScopedCgroup: cgroup.kill, wait until empty, rmdir
   EXPECT_EQ(child.Wait(), 128 + SIGKILL);

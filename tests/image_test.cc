@@ -17,18 +17,12 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "tests/testutil.h"
 
 namespace nslab {
 namespace {
 
-std::string TempDir(const std::string& name) {
-  static int n = 0;
-  const char* t = std::getenv("TEST_TMPDIR");
-  std::string dir = std::string(t ? t : "/tmp") + "/" + name + std::to_string(getpid()) +
-                    "_" + std::to_string(n++);
-  mkdir(dir.c_str(), 0755);
-  return dir;
-}
+using testutil::MakeTempDir;
 
 struct Entry {
   std::string name;
@@ -88,7 +82,7 @@ std::string UnpackError(const std::string& tar, const std::string& dest) {
 }
 
 TEST(ImageTest, UnpacksModesAndSymlinks) {
-  std::string base = TempDir("good");
+  std::string base = MakeTempDir("good");
   std::string dest = base + "/root";
   mkdir(dest.c_str(), 0755);
   std::string tar = WriteTar(base, {{"bin", AE_IFDIR, 0755},
@@ -109,7 +103,7 @@ TEST(ImageTest, UnpacksModesAndSymlinks) {
 }
 
 TEST(ImageTest, RefusesDotDot) {
-  std::string base = TempDir("dotdot");
+  std::string base = MakeTempDir("dotdot");
   std::string dest = base + "/root";
   mkdir(dest.c_str(), 0755);
   std::string tar = WriteTar(base, {{"ok", AE_IFREG, 0644, "fine"},
@@ -120,7 +114,7 @@ TEST(ImageTest, RefusesDotDot) {
 }
 
 TEST(ImageTest, RefusesAbsolutePath) {
-  std::string base = TempDir("abs");
+  std::string base = MakeTempDir("abs");
   std::string dest = base + "/root";
   mkdir(dest.c_str(), 0755);
   std::string outside = base + "/abs_evil";
@@ -131,7 +125,7 @@ TEST(ImageTest, RefusesAbsolutePath) {
 }
 
 TEST(ImageTest, RefusesWritingThroughSymlink) {
-  std::string base = TempDir("symesc");
+  std::string base = MakeTempDir("symesc");
   std::string dest = base + "/root";
   std::string outside = base + "/outside";
   mkdir(dest.c_str(), 0755);
@@ -144,7 +138,7 @@ TEST(ImageTest, RefusesWritingThroughSymlink) {
 }
 
 TEST(ImageTest, RefusesHardlinkOutside) {
-  std::string base = TempDir("hard");
+  std::string base = MakeTempDir("hard");
   std::string dest = base + "/root";
   mkdir(dest.c_str(), 0755);
   std::string tar = WriteTar(base, {{"h", AE_IFREG, 0644, "", "", "../../etc/passwd"}});
@@ -156,7 +150,7 @@ TEST(ImageTest, RefusesHardlinkOutside) {
 TEST(ImageTest, RestoresWorkingDirectory) {
   char before[4096];
   ASSERT_NE(getcwd(before, sizeof before), nullptr);
-  std::string base = TempDir("cwd");
+  std::string base = MakeTempDir("cwd");
   std::string dest = base + "/root";
   mkdir(dest.c_str(), 0755);
   image::Unpack(WriteTar(base, {{"f", AE_IFREG, 0644, "x"}}), dest);
@@ -166,7 +160,7 @@ TEST(ImageTest, RestoresWorkingDirectory) {
 }
 
 TEST(ImageTest, UnpacksFromMemory) {
-  std::string base = TempDir("mem");
+  std::string base = MakeTempDir("mem");
   std::string dest = base + "/root";
   mkdir(dest.c_str(), 0755);
   const std::string bytes =
@@ -181,7 +175,7 @@ TEST(ImageTest, UnpacksFromMemory) {
 }
 
 TEST(ImageTest, GarbageInMemoryIsRefusedByName) {
-  std::string dest = TempDir("garbage");
+  std::string dest = MakeTempDir("garbage");
   try {
     image::Unpack(std::string_view("this is not a tarball, not even close", 37), "junk.tar",
                   dest);
@@ -200,7 +194,7 @@ TEST(ImageTest, BuiltinBusyboxIsATarball) {
 }
 
 TEST(ImageTest, BuiltinBusyboxImage) {
-  std::string dest = TempDir("busybox");
+  std::string dest = MakeTempDir("busybox");
   image::UnpackStats s =
       image::Unpack(image::BuiltinBusybox(), image::kBuiltinBusyboxName, dest);
   EXPECT_GT(s.symlinks, 100u);

@@ -15,6 +15,8 @@
 namespace nslab {
 namespace {
 
+using testutil::ChildRunning;
+
 std::string HostName() {
   utsname u;
   uname(&u);
@@ -25,24 +27,6 @@ std::string NsLink(pid_t pid, const std::string& kind) {
   char buf[64] = {};
   std::string path = "/proc/" + std::to_string(pid) + "/ns/" + kind;
   return readlink(path.c_str(), buf, sizeof buf - 1) > 0 ? buf : "";
-}
-
-// The lab's child once it runs `comm` (polls /proc: the child appears after clone
-// and renames itself on exec). -1 if the lab ended first.
-pid_t ChildRunning(pid_t lab, const std::string& comm) {
-  for (int i = 0; i < 3000; ++i) {
-    std::ifstream children("/proc/" + std::to_string(lab) + "/task/" + std::to_string(lab) +
-                           "/children");
-    pid_t child = 0;
-    if (children >> child) {
-      std::ifstream c("/proc/" + std::to_string(child) + "/comm");
-      std::string name;
-      if (c >> name && name == comm) return child;
-    }
-    if (kill(lab, 0) < 0) return -1;
-    usleep(10000);
-  }
-  return -1;
 }
 
 TEST(Lab04Test, DemoShowsBothHostnames) {

@@ -16,21 +16,7 @@
 namespace nslab {
 namespace {
 
-pid_t ChildRunning(pid_t lab, const std::string& comm) {
-  for (int i = 0; i < 3000; ++i) {
-    std::ifstream children("/proc/" + std::to_string(lab) + "/task/" + std::to_string(lab) +
-                           "/children");
-    pid_t child = 0;
-    if (children >> child) {
-      std::ifstream c("/proc/" + std::to_string(child) + "/comm");
-      std::string name;
-      if (c >> name && name == comm) return child;
-    }
-    if (kill(lab, 0) < 0) return -1;
-    usleep(10000);
-  }
-  return -1;
-}
+using testutil::ChildRunning;
 
 std::vector<long> NsPids(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");

@@ -22,40 +22,9 @@
 namespace nslab {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-pid_t ChildRunning(pid_t lab, const std::string& comm) {
-  for (int i = 0; i < 3000; ++i) {
-    std::ifstream children("/proc/" + std::to_string(lab) + "/task/" + std::to_string(lab) +
-                           "/children");
-    pid_t child = 0;
-    if (children >> child) {
-      std::ifstream c("/proc/" + std::to_string(child) + "/comm");
-      std::string name;
-      if (c >> name && name == comm) return child;
-    }
-    if (kill(lab, 0) < 0) return -1;
-    usleep(10000);
-  }
-  return -1;
-}
-
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> out;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") out.push_back(n);
-    }
-    closedir(d);
-  }
-  return out;
-}
+using testutil::ChildRunning;
+using testutil::Entries;
+using testutil::ReadText;
 
 class Lab06Test : public ::testing::Test {
  protected:
@@ -65,10 +34,10 @@ class Lab06Test : public ::testing::Test {
     run_base_ = std::string(tmp ? tmp : "/tmp") + "/" + testutil::UniqueName("run");
     mkdir(run_base_.c_str(), 0755);
     setenv("NSLAB_RUN_DIR", run_base_.c_str(), 1);  // the lab's per-run directories
-    mounts_before_ = Slurp("/proc/self/mountinfo");
+    mounts_before_ = ReadText("/proc/self/mountinfo");
   }
   void ExpectCleanedUp() {
-    EXPECT_EQ(Slurp("/proc/self/mountinfo"), mounts_before_);
+    EXPECT_EQ(ReadText("/proc/self/mountinfo"), mounts_before_);
     EXPECT_TRUE(Entries(run_base_).empty()) << "left in " << run_base_;
   }
   std::string run_base_, mounts_before_;
@@ -120,7 +89,7 @@ TEST_F(Lab06Test, HostMountsUnchangedWhileRunning) {
   pid_t child = ChildRunning(bg.pid, "sleep");
   ASSERT_GT(child, 0);
   // The tmpfs and every other mount live in the child's namespace only.
-  EXPECT_EQ(Slurp("/proc/self/mountinfo"), mounts_before_);
+  EXPECT_EQ(ReadText("/proc/self/mountinfo"), mounts_before_);
   EXPECT_EQ(Entries(run_base_).size(), 1u);  // the per-run directory exists meanwhile
   kill(child, SIGKILL);
   EXPECT_EQ(bg.Finish().exit_code, 128 + SIGKILL);

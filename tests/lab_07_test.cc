@@ -19,22 +19,12 @@
 namespace nslab {
 namespace {
 
+using testutil::ReadText;
 using testutil::RunLab;
 
 // Per-run directories go to the test's own TEST_TMPDIR, which Bazel removes: a lab
 // killed with SIGKILL cannot remove its own.
-const bool kRunDirInTestTmpdir = [] {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  if (tmp != nullptr) setenv("NSLAB_RUN_DIR", tmp, 1);
-  return true;
-}();
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+const bool kRunDirInTestTmpdir = testutil::RunDirInTestTmpdir();
 
 // Keys ("0x4e530a1b") of the host's System V objects, as ipcs prints them.
 std::string HostIpcs() { return testutil::Run({"ipcs", "-a"}).out; }
@@ -59,7 +49,7 @@ TEST(Lab07Test, HostQueueFromIpcmkIsNotVisibleInside) {
   } cleanup{id};
   // The host sees it...
   bool on_host = false;
-  for (const auto& row : Rows(Slurp("/proc/sysvipc/msg"))) {
+  for (const auto& row : Rows(ReadText("/proc/sysvipc/msg"))) {
     std::istringstream f(row);
     std::string key, msqid;
     f >> key >> msqid;

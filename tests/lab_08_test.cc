@@ -20,41 +20,19 @@
 namespace nslab {
 namespace {
 
+using testutil::ChildOf;
+using testutil::Eventually;
 using testutil::RunLab;
 
 // Per-run directories go to the test's own TEST_TMPDIR, which Bazel removes: a lab
 // killed with SIGKILL cannot remove its own.
-const bool kRunDirInTestTmpdir = [] {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  if (tmp != nullptr) setenv("NSLAB_RUN_DIR", tmp, 1);
-  return true;
-}();
+const bool kRunDirInTestTmpdir = testutil::RunDirInTestTmpdir();
 
 std::string HostLink(pid_t lab) { return "nsl" + std::to_string(lab) + "h"; }
 
 bool HostHasLink(const std::string& name) {
   auto r = testutil::Run({"ip", "-o", "link", "show", "dev", name});
   return r.exit_code == 0 && r.out.find(name + "@") != std::string::npos;
-}
-
-// Waits (bounded) until cond() holds; returns whether it did. The outcome is
-// asserted, never the time it took.
-template <typename F>
-bool Eventually(F cond) {
-  for (int i = 0; i < 1000; ++i) {
-    if (cond()) return true;
-    usleep(10000);
-  }
-  return cond();
-}
-
-// The lab's child: the one entry of /proc/LAB/task/LAB/children.
-pid_t ChildOf(pid_t lab) {
-  std::ifstream in("/proc/" + std::to_string(lab) + "/task/" + std::to_string(lab) +
-                   "/children");
-  pid_t child = 0;
-  in >> child;
-  return child;
 }
 
 TEST(Lab08Test, NetNoneKeepsOnlyLoopbackAndItIsUp) {

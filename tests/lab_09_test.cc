@@ -18,31 +18,10 @@
 namespace nslab {
 namespace {
 
+using testutil::ChildOf;
+using testutil::Eventually;
+using testutil::ReadText;
 using testutil::RunLab;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-template <typename F>
-bool Eventually(F cond) {
-  for (int i = 0; i < 1000; ++i) {
-    if (cond()) return true;
-    usleep(10000);
-  }
-  return cond();
-}
-
-pid_t ChildOf(pid_t lab) {
-  std::ifstream in("/proc/" + std::to_string(lab) + "/task/" + std::to_string(lab) +
-                   "/children");
-  pid_t child = 0;
-  in >> child;
-  return child;
-}
 
 std::string Squeeze(const std::string& line) {
   std::istringstream in(line);
@@ -93,14 +72,14 @@ TEST(Lab09Test, HostSeesTheUnprivilegedUidAndTheMap) {
   pid_t child = 0;
   ASSERT_TRUE(Eventually([&] {
     child = ChildOf(bg.pid);
-    return child > 0 && Slurp("/proc/" + std::to_string(child) + "/comm") == "sleep\n";
+    return child > 0 && ReadText("/proc/" + std::to_string(child) + "/comm") == "sleep\n";
   }));
   const std::string proc = "/proc/" + std::to_string(child);
-  EXPECT_EQ(Squeeze(testutil::Lines(Slurp(proc + "/uid_map"))[0]), "0 65534 1");
-  EXPECT_EQ(Squeeze(testutil::Lines(Slurp(proc + "/gid_map"))[0]), "0 65534 1");
-  std::string status = Slurp(proc + "/status");
+  EXPECT_EQ(Squeeze(testutil::Lines(ReadText(proc + "/uid_map"))[0]), "0 65534 1");
+  EXPECT_EQ(Squeeze(testutil::Lines(ReadText(proc + "/gid_map"))[0]), "0 65534 1");
+  std::string status = ReadText(proc + "/status");
   EXPECT_NE(status.find("Uid:\t65534\t65534\t65534\t65534"), std::string::npos) << status;
-  EXPECT_NE(Slurp("/proc/" + std::to_string(bg.pid) + "/ns/user"), "x");
+  EXPECT_NE(ReadText("/proc/" + std::to_string(bg.pid) + "/ns/user"), "x");
   char host_ns[64] = {}, child_ns[64] = {};
   readlink("/proc/self/ns/user", host_ns, sizeof host_ns - 1);
   readlink((proc + "/ns/user").c_str(), child_ns, sizeof child_ns - 1);
@@ -118,7 +97,7 @@ TEST(Lab09Test, FileMadeInsideBelongsToTheOutsideUid) {
   pid_t child = 0;
   ASSERT_TRUE(Eventually([&] {
     child = ChildOf(bg.pid);
-    return child > 0 && Slurp("/proc/" + std::to_string(child) + "/comm") == "sleep\n";
+    return child > 0 && ReadText("/proc/" + std::to_string(child) + "/comm") == "sleep\n";
   }));
   struct stat st;
   const std::string file = "/proc/" + std::to_string(child) + "/root/tmp/made-inside";

@@ -21,22 +21,12 @@
 namespace nslab {
 namespace {
 
+using testutil::IsDir;
+using testutil::ReadText;
 using testutil::RunLab;
 
 #define SKIP_UNLESS_ROOT() \
   if (!testutil::IsRoot()) GTEST_SKIP() << "needs root"
-
-bool IsDir(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::string Get(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Where the lab running as `lab_pid` puts its cgroup, one directory per hierarchy.
 std::vector<std::string> CgroupDirs(pid_t lab_pid) {
@@ -78,7 +68,7 @@ std::vector<pid_t> WaitForSandbox(pid_t lab_pid) {
   const std::string procs = DirFor(lab_pid, "pids") + "/cgroup.procs";
   for (int i = 0; i < 1000; ++i) {
     std::vector<pid_t> pids;
-    std::istringstream in(Get(procs));
+    std::istringstream in(ReadText(procs));
     for (pid_t p; in >> p;) pids.push_back(p);
     if (!pids.empty()) return pids;
     usleep(10000);
@@ -169,16 +159,16 @@ TEST(Lab10Test, LimitsAreInTheCgroupFilesWhileItRuns) {
                     cpu = DirFor(bg.pid, "cpu");
   cgroup::Layout layout = cgroup::Detect();
   if (layout.For("memory")->version == 1) {
-    EXPECT_EQ(Get(mem + "/memory.limit_in_bytes"), std::to_string(48 << 20) + "\n");
-    EXPECT_EQ(Get(cpu + "/cpu.cfs_quota_us"), "25000\n");
+    EXPECT_EQ(ReadText(mem + "/memory.limit_in_bytes"), std::to_string(48 << 20) + "\n");
+    EXPECT_EQ(ReadText(cpu + "/cpu.cfs_quota_us"), "25000\n");
   } else {
-    EXPECT_EQ(Get(mem + "/memory.max"), std::to_string(48 << 20) + "\n");
-    EXPECT_EQ(Get(cpu + "/cpu.max"), "25000 100000\n");
+    EXPECT_EQ(ReadText(mem + "/memory.max"), std::to_string(48 << 20) + "\n");
+    EXPECT_EQ(ReadText(cpu + "/cpu.max"), "25000 100000\n");
   }
-  EXPECT_EQ(Get(pids + "/pids.max"), "12\n");
+  EXPECT_EQ(ReadText(pids + "/pids.max"), "12\n");
   // The sandbox is in every one of the lab's cgroups.
   for (const auto& d : CgroupDirs(bg.pid))
-    EXPECT_EQ(Get(d + "/cgroup.procs"), std::to_string(inside[0]) + "\n") << d;
+    EXPECT_EQ(ReadText(d + "/cgroup.procs"), std::to_string(inside[0]) + "\n") << d;
   kill(inside[0], SIGKILL);
   auto r = bg.Finish();
   EXPECT_EQ(r.exit_code, 137) << r.err;
@@ -221,7 +211,7 @@ void KillLab(testutil::Background& bg) {
 }
 
 bool Gone(pid_t pid) {
-  std::string status = Get("/proc/" + std::to_string(pid) + "/status");
+  std::string status = ReadText("/proc/" + std::to_string(pid) + "/status");
   return status.empty() || status.find("State:\tZ") != std::string::npos;
 }
 
@@ -234,8 +224,8 @@ TEST(Lab10Test, TheSandboxDiesWithItsLab) {
   const std::string procs = DirFor(bg.pid, "pids") + "/cgroup.procs";
   KillLab(bg);
   // PR_SET_PDEATHSIG(SIGKILL): the kernel kills the sandbox's init when the lab dies.
-  for (int i = 0; i < 1000 && !Get(procs).empty(); ++i) usleep(10000);
-  EXPECT_EQ(Get(procs), "") << "the sandbox " << inside[0] << " outlived its lab";
+  for (int i = 0; i < 1000 && !ReadText(procs).empty(); ++i) usleep(10000);
+  EXPECT_EQ(ReadText(procs), "") << "the sandbox " << inside[0] << " outlived its lab";
   // Either way, the next run stops a survivor and removes the cgroup.
   RunLab("10_cgroup", {"--", "true"});
   EXPECT_TRUE(Gone(inside[0]));

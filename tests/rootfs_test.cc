@@ -19,23 +19,13 @@
 #include "common/fd.h"
 #include "common/pid.h"
 #include "common/process.h"
+#include "tests/testutil.h"
 
 namespace nslab {
 namespace {
 
-std::string TempDir(const std::string& name) {
-  static int n = 0;
-  const char* t = std::getenv("TEST_TMPDIR");
-  std::string dir = std::string(t ? t : "/tmp") + "/" + name + std::to_string(getpid()) +
-                    "_" + std::to_string(n++);
-  mkdir(dir.c_str(), 0755);
-  return dir;
-}
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return lstat(path.c_str(), &st) == 0;
-}
+using testutil::MakeTempDir;
+using testutil::PathExists;
 
 TEST(RootfsTest, RunBaseFollowsEnvironment) {
   setenv("NSLAB_RUN_DIR", "/somewhere/else", 1);
@@ -45,36 +35,36 @@ TEST(RootfsTest, RunBaseFollowsEnvironment) {
 }
 
 TEST(RootfsTest, RunDirIsRemovedOnScopeExit) {
-  setenv("NSLAB_RUN_DIR", TempDir("run").c_str(), 1);
+  setenv("NSLAB_RUN_DIR", MakeTempDir("run").c_str(), 1);
   std::string path;
   {
     rootfs::RunDir run = rootfs::PrepareRun("unit");
     path = run.path();
     EXPECT_EQ(path, rootfs::RunBase() + "/unit-" + std::to_string(getpid()));
-    EXPECT_TRUE(Exists(run.rootfs()));
+    EXPECT_TRUE(PathExists(run.rootfs()));
     mkdir((run.rootfs() + "/etc").c_str(), 0755);
     std::ofstream(run.rootfs() + "/etc/file") << "x";
     symlink("/nonexistent", (run.rootfs() + "/dangling").c_str());
   }
-  EXPECT_FALSE(Exists(path));
+  EXPECT_FALSE(PathExists(path));
   unsetenv("NSLAB_RUN_DIR");
 }
 
 TEST(RootfsTest, ReleaseKeepsTheDirectory) {
-  setenv("NSLAB_RUN_DIR", TempDir("runrel").c_str(), 1);
+  setenv("NSLAB_RUN_DIR", MakeTempDir("runrel").c_str(), 1);
   std::string path;
   {
     rootfs::RunDir run = rootfs::PrepareRun("rel");
     path = run.Release();
   }
-  EXPECT_TRUE(Exists(path));
+  EXPECT_TRUE(PathExists(path));
   rootfs::RunDir(path).Reset();
-  EXPECT_FALSE(Exists(path));
+  EXPECT_FALSE(PathExists(path));
   unsetenv("NSLAB_RUN_DIR");
 }
 
 TEST(RootfsTest, ContainsCommandUsesLstat) {
-  std::string root = TempDir("cmd");
+  std::string root = MakeTempDir("cmd");
   mkdir((root + "/bin").c_str(), 0755);
   // Absolute target: valid inside the rootfs, dangling on the host.
   ASSERT_EQ(symlink("/bin/busybox", (root + "/bin/sh").c_str()), 0);
@@ -84,7 +74,7 @@ TEST(RootfsTest, ContainsCommandUsesLstat) {
 }
 
 TEST(RootfsTest, ChooseSourceValidatesRootfs) {
-  std::string root = TempDir("src");
+  std::string root = MakeTempDir("src");
   mkdir((root + "/bin").c_str(), 0755);
   std::ofstream(root + "/bin/app") << "x";
   EXPECT_EQ(rootfs::ChooseSource(root, {"app"}).rootfs_dir, root);
@@ -118,7 +108,7 @@ std::string Dir(const std::string& base, const std::string& name) {
 }
 
 TEST(RootfsTest, RemoveStaleRemovesOnlyDeadRunsOfThisLab) {
-  const std::string base = TempDir("stale");
+  const std::string base = MakeTempDir("stale");
   setenv("NSLAB_RUN_DIR", base.c_str(), 1);
   const std::string dead = std::to_string(DeadPid()), alive = std::to_string(getppid());
   const std::string stale = Dir(base, "unit-" + dead);
@@ -129,7 +119,7 @@ TEST(RootfsTest, RemoveStaleRemovesOnlyDeadRunsOfThisLab) {
       "unit--" + dead,      "xunit-" + dead,          "unit-99999999999"};
   for (const std::string& name : kept) Dir(base, name);
   // A symlink named like a stale run: left, and what it points to untouched.
-  const std::string outside = TempDir("outside");
+  const std::string outside = MakeTempDir("outside");
   std::ofstream(outside + "/precious") << "keep";
   const std::string dead2 = std::to_string(DeadPid());
   ASSERT_EQ(symlink(outside.c_str(), (base + "/unit-" + dead2).c_str()), 0);
@@ -140,32 +130,32 @@ TEST(RootfsTest, RemoveStaleRemovesOnlyDeadRunsOfThisLab) {
   std::vector<std::string> removed = rootfs::RemoveStale("unit");
   ASSERT_EQ(removed.size(), 1u);
   EXPECT_EQ(removed[0], stale);
-  EXPECT_FALSE(Exists(stale));
-  EXPECT_TRUE(Exists("/etc/passwd"));
+  EXPECT_FALSE(PathExists(stale));
+  EXPECT_TRUE(PathExists("/etc/passwd"));
   for (const std::string& name : kept)
-    EXPECT_TRUE(Exists(base + "/" + name + "/rootfs/file")) << name;
-  EXPECT_TRUE(Exists(base + "/unit-" + dead2));
+    EXPECT_TRUE(PathExists(base + "/" + name + "/rootfs/file")) << name;
+  EXPECT_TRUE(PathExists(base + "/unit-" + dead2));
   EXPECT_EQ(ReadFile(outside + "/precious"), "keep");
-  EXPECT_TRUE(Exists(base + "/unit-" + dead3));
+  EXPECT_TRUE(PathExists(base + "/unit-" + dead3));
   EXPECT_TRUE(rootfs::RemoveStale("unit").empty()) << "nothing left to remove";
   unsetenv("NSLAB_RUN_DIR");
 }
 
 TEST(RootfsTest, PrepareRunRemovesStaleRuns) {
-  const std::string base = TempDir("prepstale");
+  const std::string base = MakeTempDir("prepstale");
   setenv("NSLAB_RUN_DIR", base.c_str(), 1);
   const std::string stale = Dir(base, "unit-" + std::to_string(DeadPid()));
   {
     rootfs::RunDir run = rootfs::PrepareRun("unit");
-    EXPECT_FALSE(Exists(stale));
-    EXPECT_TRUE(Exists(run.rootfs()));
+    EXPECT_FALSE(PathExists(stale));
+    EXPECT_TRUE(PathExists(run.rootfs()));
   }
   unsetenv("NSLAB_RUN_DIR");
 }
 
 TEST(RootfsTest, RemoveStaleLeavesMountsAlone) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
-  const std::string base = TempDir("stalemnt");
+  const std::string base = MakeTempDir("stalemnt");
   setenv("NSLAB_RUN_DIR", base.c_str(), 1);
   // One run directory with a mount beneath it, one that is a mount point itself —
   // made in a mount namespace of a child's own, so that they vanish with it.
@@ -177,17 +167,17 @@ TEST(RootfsTest, RemoveStaleLeavesMountsAlone) {
     if (mount(at.c_str(), at.c_str(), nullptr, MS_BIND, nullptr) < 0) return 12;
     std::ofstream(below + "/rootfs/in-the-mount") << "x";
     if (!rootfs::RemoveStale("unit").empty()) return 1;
-    if (!Exists(below + "/rootfs/in-the-mount")) return 2;
-    if (!Exists(at + "/rootfs/file")) return 3;
-    if (!Exists(below + "/link-to-etc")) return 4;  // not even emptied around the mount
+    if (!PathExists(below + "/rootfs/in-the-mount")) return 2;
+    if (!PathExists(at + "/rootfs/file")) return 3;
+    if (!PathExists(below + "/link-to-etc")) return 4;  // not even emptied around the mount
     return 0;
   });
   child.Go();
   EXPECT_EQ(child.Wait().ShellCode(), 0);
   // Without the mounts (gone with the child's namespace), they are ordinary stale runs.
   EXPECT_EQ(rootfs::RemoveStale("unit").size(), 2u);
-  EXPECT_FALSE(Exists(below));
-  EXPECT_FALSE(Exists(at));
+  EXPECT_FALSE(PathExists(below));
+  EXPECT_FALSE(PathExists(at));
   unsetenv("NSLAB_RUN_DIR");
 }
 
@@ -195,12 +185,12 @@ TEST(RootfsTest, DefaultSourceIsTheBuiltinImage) {
   rootfs::Source s = rootfs::ChooseSource("", {"sh"});
   EXPECT_TRUE(s.Builtin());
   EXPECT_EQ(s.Describe(), "image busybox.tar");
-  EXPECT_FALSE(rootfs::ChooseSource(TempDir("notbuiltin"), {}).Builtin());
+  EXPECT_FALSE(rootfs::ChooseSource(MakeTempDir("notbuiltin"), {}).Builtin());
 }
 
 TEST(RootfsTest, EnterBusyboxLeavesHostMountsAlone) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
-  setenv("NSLAB_RUN_DIR", TempDir("enter").c_str(), 1);
+  setenv("NSLAB_RUN_DIR", MakeTempDir("enter").c_str(), 1);
   const std::string before = ReadFile("/proc/self/mountinfo");
   rootfs::Source source = rootfs::ChooseSource("", {"sh"});
   std::string path;
@@ -220,17 +210,17 @@ TEST(RootfsTest, EnterBusyboxLeavesHostMountsAlone) {
     EXPECT_EQ(child.Wait().ShellCode(), 0);
     EXPECT_EQ(ReadFile("/proc/self/mountinfo"), before);
   }
-  EXPECT_FALSE(Exists(path));
+  EXPECT_FALSE(PathExists(path));
   unsetenv("NSLAB_RUN_DIR");
 }
 
 TEST(RootfsTest, RemoveRunFromParentRemovesTheRunDirectory) {
-  setenv("NSLAB_RUN_DIR", TempDir("remove").c_str(), 1);
+  setenv("NSLAB_RUN_DIR", MakeTempDir("remove").c_str(), 1);
   rootfs::RunDir run = rootfs::PrepareRun("remove");
   const std::string path = run.path();
   rootfs::RemoveRunFromParent(run, ReadFile("/proc/self/mountinfo"));
   EXPECT_TRUE(run.path().empty());
-  EXPECT_FALSE(Exists(path));
+  EXPECT_FALSE(PathExists(path));
   unsetenv("NSLAB_RUN_DIR");
 }
 
@@ -238,9 +228,9 @@ TEST(RootfsTest, RemoveRunFromParentRemovesTheRunDirectory) {
 // directory with a /usr stands in for the image (bind-mounted, like --rootfs DIR).
 TEST(RootfsTest, PitfallsEndInPivotRootsEinval) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
-  setenv("NSLAB_RUN_DIR", TempDir("pitfall").c_str(), 1);
+  setenv("NSLAB_RUN_DIR", MakeTempDir("pitfall").c_str(), 1);
   rootfs::Source source;
-  source.rootfs_dir = TempDir("pitfallroot");
+  source.rootfs_dir = MakeTempDir("pitfallroot");
   mkdir((source.rootfs_dir + "/usr").c_str(), 0755);
   ASSERT_EQ(rootfs::PitfallNames(),
             (std::vector<std::string>{"shared", "not-a-mount-point", "proc-without-pidns"}));
