@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -383,45 +384,53 @@ TEST(CloneFlagsToStringTest, RendersFlagsAndSignal) {
 int g_release_fd = -1;
 void WriteRelease(int) { (void)!write(g_release_fd, "x", 1); }
 
-TEST(WaitPidTest, RetriesOnEintr) {
-  // helper H waits for child C; C interrupts H's waitpid(2) with a signal whose
-  // handler has no SA_RESTART, then exits 5 once the handler has run.
-  pid_t helper = Check(fork(), "fork");
-  if (helper == 0) {
-    int code = 3;
+// Forks a helper that runs fn and _exits with what it returns. An exception is
+// printed as "<who>: <what>" and the helper exits `on_error`. Returns its pid.
+pid_t ForkHelper(const char* who, int on_error, const std::function<int()>& fn) {
+  pid_t pid = Check(fork(), "fork");
+  if (pid == 0) {
+    int code = on_error;
     try {
-      Pipe release = MakePipe();
-      g_release_fd = release.write.Get();
-      struct sigaction sa = {};
-      sa.sa_handler = WriteRelease;
-      sigemptyset(&sa.sa_mask);
-      sa.sa_flags = 0;  // no SA_RESTART: waitpid fails with EINTR
-      sigaction(SIGUSR1, &sa, nullptr);
-      const pid_t h = getpid();
-      pid_t child = Check(fork(), "fork");
-      if (child == 0) {
-        const std::string proc = "/proc/" + std::to_string(h);
-        // Until H sleeps in waitpid (its wchan names a wait function).
-        for (;;) {
-          std::string wchan;
-          try {
-            wchan = ReadFile(proc + "/wchan");
-          } catch (const SysError&) {
-          }
-          if (StateOf(h) == 'S' && wchan.find("wait") != std::string::npos) break;
-          sched_yield();
-        }
-        kill(h, SIGUSR1);
-        char c;
-        _exit(read(release.read.Get(), &c, 1) == 1 ? 5 : 6);
-      }
-      code = WaitPid(child).code == 5 ? 0 : 1;
-    } catch (const SysError& e) {
-      std::fprintf(stderr, "helper: %s\n", e.what());
-      code = 2;
+      code = fn();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: %s\n", who, e.what());
     }
     _exit(code);
   }
+  return pid;
+}
+
+TEST(WaitPidTest, RetriesOnEintr) {
+  // helper H waits for child C; C interrupts H's waitpid(2) with a signal whose
+  // handler has no SA_RESTART, then exits 5 once the handler has run.
+  pid_t helper = ForkHelper("helper", 2, [] {
+    Pipe release = MakePipe();
+    g_release_fd = release.write.Get();
+    struct sigaction sa = {};
+    sa.sa_handler = WriteRelease;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: waitpid fails with EINTR
+    sigaction(SIGUSR1, &sa, nullptr);
+    const pid_t h = getpid();
+    pid_t child = Check(fork(), "fork");
+    if (child == 0) {
+      const std::string proc = "/proc/" + std::to_string(h);
+      // Until H sleeps in waitpid (its wchan names a wait function).
+      for (;;) {
+        std::string wchan;
+        try {
+          wchan = ReadFile(proc + "/wchan");
+        } catch (const SysError&) {
+        }
+        if (StateOf(h) == 'S' && wchan.find("wait") != std::string::npos) break;
+        sched_yield();
+      }
+      kill(h, SIGUSR1);
+      char c;
+      _exit(read(release.read.Get(), &c, 1) == 1 ? 5 : 6);
+    }
+    return WaitPid(child).code == 5 ? 0 : 1;
+  });
   ExitStatus st = WaitPid(helper);
   EXPECT_EQ(st.ShellCode(), 0) << "1 wrong status, 2 SysError (EINTR not retried)";
 }
@@ -431,27 +440,20 @@ TEST(WaitPidTest, RetriesOnEintr) {
 // With `reassign`, cat's Child replaces an earlier one by move-assignment first.
 ExitStatus SigtermHelperWithChild(int flags, bool reassign = false) {
   Pipe ready = MakePipe();
-  pid_t helper = Check(fork(), "fork");
-  if (helper == 0) {
-    int code = 3;
-    try {
-      Pipe in = MakePipe();
-      auto cat = [&] {
-        Check(dup2(in.read.Get(), STDIN_FILENO), "dup2", "stdin");
-        return Exec({"cat"});
-      };
-      Child c;
-      if (reassign) c = Clone(Forwarding(0), [] { return 0; });
-      c = Clone(Forwarding(flags), cat);
-      c.Go();
-      WriteAll(ready.write.Get(), "r");
-      ExitStatus st = c.Wait();
-      code = st.Signaled() ? 100 + st.signal : 4;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "helper: %s\n", e.what());
-    }
-    _exit(code);
-  }
+  pid_t helper = ForkHelper("helper", 3, [&] {
+    Pipe in = MakePipe();
+    auto cat = [&] {
+      Check(dup2(in.read.Get(), STDIN_FILENO), "dup2", "stdin");
+      return Exec({"cat"});
+    };
+    Child c;
+    if (reassign) c = Clone(Forwarding(0), [] { return 0; });
+    c = Clone(Forwarding(flags), cat);
+    c.Go();
+    WriteAll(ready.write.Get(), "r");
+    ExitStatus st = c.Wait();
+    return st.Signaled() ? 100 + st.signal : 4;
+  });
   ready.write.Reset();
   char byte;
   EXPECT_EQ(read(ready.read.Get(), &byte, 1), 1);
@@ -482,36 +484,29 @@ TEST(KillWithParentTest, ChildDiesWhenTheParentDies) {
   // R, a child subreaper, forks H; H clones `cat` (kill_with_parent) and dies without
   // any cleanup. cat is reparented to R, which sees how it ended: SIGKILL from
   // PR_SET_PDEATHSIG, or, without it, exit 0 once R closes cat's stdin.
-  pid_t reaper = Check(fork(), "fork");
-  if (reaper == 0) {
-    int code = 3;
-    try {
-      Check(prctl(PR_SET_CHILD_SUBREAPER, 1), "prctl", "PR_SET_CHILD_SUBREAPER");
-      Pipe in = MakePipe(), report = MakePipe();
-      pid_t helper = Check(fork(), "fork");
-      if (helper == 0) {
-        Child c = Clone({}, [&] {
-          Check(dup2(in.read.Get(), STDIN_FILENO), "dup2", "stdin");
-          return Exec({"cat"});
-        });
-        c.Go();
-        pid_t cat = c.pid();
-        (void)!write(report.write.Get(), &cat, sizeof cat);
-        _exit(0);  // no destructors: the Child does not get to kill cat
-      }
-      report.write.Reset();
-      in.read.Reset();
-      pid_t cat = 0;
-      if (read(report.read.Get(), &cat, sizeof cat) != sizeof cat) _exit(4);
-      WaitPid(helper);
-      in.write.Reset();  // without PDEATHSIG cat would now read EOF and exit 0
-      ExitStatus st = WaitPid(cat);
-      code = st.signal == SIGKILL ? 0 : 1;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "reaper: %s\n", e.what());
+  pid_t reaper = ForkHelper("reaper", 3, [] {
+    Check(prctl(PR_SET_CHILD_SUBREAPER, 1), "prctl", "PR_SET_CHILD_SUBREAPER");
+    Pipe in = MakePipe(), report = MakePipe();
+    pid_t helper = Check(fork(), "fork");
+    if (helper == 0) {
+      Child c = Clone({}, [&] {
+        Check(dup2(in.read.Get(), STDIN_FILENO), "dup2", "stdin");
+        return Exec({"cat"});
+      });
+      c.Go();
+      pid_t cat = c.pid();
+      (void)!write(report.write.Get(), &cat, sizeof cat);
+      _exit(0);  // no destructors: the Child does not get to kill cat
     }
-    _exit(code);
-  }
+    report.write.Reset();
+    in.read.Reset();
+    pid_t cat = 0;
+    if (read(report.read.Get(), &cat, sizeof cat) != sizeof cat) return 4;
+    WaitPid(helper);
+    in.write.Reset();  // without PDEATHSIG cat would now read EOF and exit 0
+    ExitStatus st = WaitPid(cat);
+    return st.signal == SIGKILL ? 0 : 1;
+  });
   EXPECT_EQ(WaitPid(reaper).ShellCode(), 0) << "1: cat outlived its parent";
 }
 
