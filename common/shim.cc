@@ -278,12 +278,19 @@ int Run(const Options& o) {
   }
   CloseStream(out);
   CloseStream(err);
-  if (log_fd >= 0) close(log_fd);
+  // With --rm, what is unlinked below is freed by the kernel only at its last close,
+  // and on a disk filesystem (here /run is one) freeing an inode is journal work that
+  // can take milliseconds under load. The log, the record and the lock on the
+  // directory are therefore held open until the CLI has its answer: it returns as
+  // soon as nothing of the container is visible, not when the blocks are freed.
+  UniqueFd log(log_fd);
+  UniqueFd record_fd;
 
   // Record the end under the container's lock, so `rm` and `ps` see a whole record.
   int code = status.ShellCode();
+  state::Lock lock;
   try {
-    state::Lock lock = state::Lock::Exclusive(state::Dir(o.id));
+    lock = state::Lock::Exclusive(state::Dir(o.id));
     state::Record r = state::Load(o.id);
     // BEGIN SOLUTION 11: mark the record exited, with the init's exit code
     r.exited = true;
@@ -296,7 +303,10 @@ int Run(const Options& o) {
     // write and a rename on the critical path of `run --rm`.
     if (!o.remove) state::Save(r);
     CleanupAfterExit(r);
-    if (o.remove) state::RemoveDir(o.id);
+    if (o.remove) {
+      record_fd = UniqueFd(open((state::Dir(o.id) + "/state").c_str(), O_RDONLY | O_CLOEXEC));
+      state::RemoveDir(o.id);
+    }
   } catch (const std::exception& e) {
     // `rm -f` removed the directory under us: nothing left to record.
     if (!o.remove) std::fprintf(stderr, "%s: recording the exit: %s\n", kName, e.what());
