@@ -261,9 +261,11 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
   Resources res;
   int code = 0;
   try {
-    r.shim_pid = getpid();  // the engine now, the shim after its execve
+    // The engine now, the shim after its execve. Written down with the init's pid,
+    // after the clone (one record write fewer on the way; until then the CLI that
+    // created the record, waiting for us, answers for it).
+    r.shim_pid = getpid();
     r.shim_start = state::StartTime(r.shim_pid);
-    state::Save(r);
     Stdio io = MakeStdio(r.tty, r.interactive);
     int flags = CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID;
     if (r.user) flags |= CLONE_NEWUSER;
