@@ -101,7 +101,7 @@ bool Eventually(F cond) {
 
 // --- Processes started by the test ---
 
-// Starts argv (execv, no PATH search) in a process group of its own, with stdin
+// Starts argv in a process group of its own (as Start does), with stdin
 // /dev/null and stdout+stderr appended to the file `log` — a file, not a pipe: a
 // process that outlives it (a shim, a sandbox that should have died) would hold a
 // pipe open and a reader waiting for EOF would wait with it. Returns the pid.
