@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <sched.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>

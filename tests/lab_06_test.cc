@@ -4,7 +4,6 @@
 // exit, after SIGKILL of the child and after Ctrl-C to the lab.
 #include "common/image.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -9,7 +9,6 @@
 
 #include <cstdlib>
 
-#include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>

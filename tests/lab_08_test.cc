@@ -10,7 +10,6 @@
 
 #include <cstdlib>
 
-#include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>

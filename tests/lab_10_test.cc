@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
