@@ -89,12 +89,12 @@ int main(int argc, char** argv) {
     process::Child child = process::Clone({flags}, [&] {
       uts::SetHostnameInChild(hostname);
       if (opt.Demo()) net::ShowLinksInChild("at first");
-      // BEGIN SOLUTION 08: configure the child's side: its veth end (and lo), or lo alone
       if (network == "veth")
+        // BEGIN SOLUTION 08: configure the child's side: lo, its veth end, the default route
         net::ConfigureInChild(child_if, p2p.child_cidr, p2p.host_addr);  // lo too
+        // END SOLUTION 08
       else
         net::SetUpLoopbackInChild();
-      // END SOLUTION 08
       if (!pitfall.empty()) rootfs::ShowPitfallInChild(pitfall, run, source);
       mount::MakePrivateInChild();                          // nothing leaks to the host
       rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
