@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -335,6 +337,22 @@ int Exec(const std::vector<std::string>& argv) {
   int code = (err == ENOENT || err == ENOTDIR) ? kNotFound : kNotExecutable;
   throw ExitCodeError(code, SysError(err, "execvp", argv[0], HintFor("execvp", err)).what());
   // END SOLUTION 01
+}
+
+int ParseSignal(const std::string& text) {
+  std::string name = text;
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
+  if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit) && name.size() < 4) {
+    int n = std::atoi(name.c_str());
+    if (n >= 1 && n <= SIGRTMAX) return n;
+  } else {
+    for (int sig = 1; sig < SIGRTMIN; ++sig) {
+      const char* abbrev = sigabbrev_np(sig);
+      if (abbrev != nullptr && name == abbrev) return sig;
+    }
+  }
+  throw UsageError("unknown signal \"" + text + "\" (a name like TERM or KILL, or a number)");
 }
 
 std::string CloneFlagsToString(int flags) {

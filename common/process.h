@@ -113,6 +113,10 @@ Child Clone(const CloneOptions& opts, ChildFn fn);
 // cloneFlagsToStr); used by the -v narration.
 std::string CloneFlagsToString(int flags);
 
+// A signal given by a user: "TERM", "SIGTERM", "sigterm" or "15". Throws UsageError
+// naming the text when it is no signal of this kernel (1..SIGRTMAX).
+int ParseSignal(const std::string& text);
+
 }  // namespace nslab::process
 
 #endif  // NSLAB_COMMON_PROCESS_H_

@@ -266,6 +266,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 3600));
   stop->add_option("ids", ids, "Container ids or names")->required();
 
+  std::string signal_name = "KILL";
+  auto* kill_cmd = app.add_subcommand("kill", "Send a signal to the container's init (default KILL)");
+  kill_cmd->add_option("-s,--signal", signal_name, "Signal: a name (TERM, HUP...) or a number")
+      ->capture_default_str();
+  kill_cmd->add_option("ids", ids, "Container ids or names")->required();
+
   bool force = false;
   auto* rm = app.add_subcommand("rm", "Remove containers (-f: kill first)");
   rm->add_flag("-f,--force", force, "Kill a running container first; always recovers");
@@ -338,6 +344,14 @@ int main(int argc, char** argv) {
       for (const auto& key : ids) {
         std::string cid = state::Resolve(key);
         container::Stop(cid, timeout);
+        std::cout << key << std::endl;
+      }
+      return 0;
+    }
+    if (*kill_cmd) {
+      const int sig = process::ParseSignal(signal_name);  // refused before any is sent
+      for (const auto& key : ids) {
+        container::Signal(state::Resolve(key), sig);
         std::cout << key << std::endl;
       }
       return 0;

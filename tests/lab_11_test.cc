@@ -325,6 +325,32 @@ TEST_F(Lab11Test, StopAndRmLeaveNothingBehind) {
     EXPECT_EQ(Slurp("/run/nslab/net/" + f).find(id), std::string::npos) << f;
 }
 
+TEST_F(Lab11Test, KillDeliversTheNamedSignalAndRefusesUnknownOnes) {
+  const std::string name = testutil::UniqueName("kill");
+  // An init with a handler for TERM: the signal reaches it and decides its status.
+  RunResult run = Ctr({"run", "-d", "--net", "none", "--name", name, "busybox", "sh", "-c",
+                       "trap 'exit 7' TERM; while true; do sleep 1; done"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::string id = Lines(run.out).at(0);
+  pid_t init = std::atoi(Inspect(id)["init pid"].c_str());
+  ASSERT_GT(init, 0);
+
+  RunResult bad = Ctr({"kill", "-s", "banana", name});
+  EXPECT_EQ(bad.exit_code, 125);
+  EXPECT_EQ(Lines(bad.err).size(), 1u) << bad.err;
+  EXPECT_NE(bad.err.find("unknown signal \"banana\""), std::string::npos) << bad.err;
+  EXPECT_TRUE(Exists("/proc/" + std::to_string(init))) << "nothing was sent";
+
+  EXPECT_EQ(Ctr({"kill", "-s", "sigterm", name}).exit_code, 0);
+  Ctr({"stop", "-t", "10", name});  // waits for the end the TERM caused
+  bool exited7 = false;
+  for (const auto& l : Lines(Ctr({"ps"}).out))
+    if (l.rfind(id, 0) == 0) exited7 = l.find("exited (7)") != std::string::npos;
+  EXPECT_TRUE(exited7) << Ctr({"ps"}).out;
+  EXPECT_EQ(Ctr({"kill", name}).exit_code, 125) << "it is not running any more";
+  EXPECT_EQ(Ctr({"rm", name}).exit_code, 0);
+}
+
 TEST_F(Lab11Test, RmRefusesARunningContainerWithoutForce) {
   const std::string name = testutil::UniqueName("rmrun");
   std::string id = RunDetachedShell(name);

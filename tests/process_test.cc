@@ -473,6 +473,16 @@ TEST(ForwardSignalsTest, StillForwardsAfterMoveAssignment) {
   EXPECT_EQ(st.code, 100 + SIGTERM);
 }
 
+TEST(ParseSignalTest, NamesNumbersAndNonsense) {
+  EXPECT_EQ(ParseSignal("TERM"), SIGTERM);
+  EXPECT_EQ(ParseSignal("SIGKILL"), SIGKILL);
+  EXPECT_EQ(ParseSignal("sighup"), SIGHUP);
+  EXPECT_EQ(ParseSignal("9"), SIGKILL);
+  EXPECT_EQ(ParseSignal(std::to_string(SIGRTMAX)), SIGRTMAX);
+  for (const char* bad : {"", "banana", "0", "-9", "SIG", "99999", "TERM9", "9x"})
+    EXPECT_THROW(ParseSignal(bad), UsageError) << bad;
+}
+
 TEST(ForwardSignalsTest, PidNamespaceInitGetsSigkill) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   ExitStatus st = SigtermHelperWithChild(CLONE_NEWPID);

@@ -97,6 +97,8 @@ std::vector<Case> Cases() {
        kRt, "is not in it"},
       {"run_empty_command", "11_container", {"run", "--rootfs", "{R}", ""}, kRt, "\"\""},
       {"exec_without_command", "11_container", {"exec", "{RUNNING}"}, kRt, "CMD"},
+      {"unknown_signal", "11_container", {"kill", "-s", "banana", "{RUNNING}"}, kRt,
+       "unknown signal"},
       {"name_dot", "11_container", {"run", "--name", ".", "--rootfs", "{R}", "true"}, kRt,
        "invalid container name"},
       {"name_dotdot", "11_container", {"run", "--name", "..", "--rootfs", "{R}", "true"}, kRt,
