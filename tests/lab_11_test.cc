@@ -351,6 +351,22 @@ TEST_F(Lab11Test, KillDeliversTheNamedSignalAndRefusesUnknownOnes) {
   EXPECT_EQ(Ctr({"rm", name}).exit_code, 0);
 }
 
+// `run -it` as a person types it: script(1) gives the CLI a terminal of its own (a pty
+// whose size we set), our input is what the person types.
+TEST_F(Lab11Test, InteractiveRunGetsItsOwnPtyTheWindowSizeAndTheExitCode) {
+  const size_t before = Lines(Ctr({"ps", "-q"}).out).size();
+  const std::string cmd = "stty rows 33 cols 101; " + Bin() +
+                          " run -it --rm --net none busybox sh";
+  RunResult r = testutil::Run({"script", "-qec", cmd, "/dev/null"},
+                              "tty; stty size; echo marker-$((6*7)); exit 3\n", 60);
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("/dev/pts/0"), std::string::npos)
+      << "the pty comes from the container's own devpts\n" << r.out;
+  EXPECT_NE(r.out.find("33 101"), std::string::npos) << "window size passed on\n" << r.out;
+  EXPECT_NE(r.out.find("marker-42"), std::string::npos) << "the shell ran our input\n" << r.out;
+  EXPECT_EQ(Lines(Ctr({"ps", "-q"}).out).size(), before) << "--rm left a container";
+}
+
 TEST_F(Lab11Test, RmRefusesARunningContainerWithoutForce) {
   const std::string name = testutil::UniqueName("rmrun");
   std::string id = RunDetachedShell(name);
