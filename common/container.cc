@@ -219,7 +219,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
   //    so /proc/self/cgroup reads "/" inside (cgroup_namespaces(7)).
   WaitForCgroupInChild(cgroup_fd);
   cgroup::UnshareInChild();
-  // 6. Hardening of /proc and /sys (H6): masked and read-only paths.
+  // 6. Hardening of /proc and /sys: masked and read-only paths.
   security::MaskPathsInChild(spec.security);
   // 7. Hostname and network.
   uts::SetHostnameInChild(r.hostname);
