@@ -157,7 +157,7 @@ TEST(HintForTest, NoHintWhereNoneHelps) {
   EXPECT_EQ(HintFor("anything", 0), "");
 }
 
-// H7: the errnos with several documented causes name the doc section explaining them.
+// The errnos with several documented causes name the doc section explaining them.
 TEST(HintForDocsTest, ConfusingErrnosNameTheirLabPitfalls) {
   const struct {
     const char* call;
