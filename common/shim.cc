@@ -180,9 +180,14 @@ void CleanupAfterExit(const state::Record& r) {
   // the kernel tears down from a workqueue a little later. Waiting for that here
   // would only slow down every `run --rm` (issue 9: nothing waited on synchronously
   // that the kernel tears down anyway); `rm` deletes it at once if it is still there.
-  if (!r.address_file.empty() && unlink(r.address_file.c_str()) < 0 && errno != ENOENT)
+  if (r.address_file.empty()) return;
+  if (unlink(r.address_file.c_str()) < 0 && errno != ENOENT)
     std::fprintf(stderr, "%s: unlink \"%s\": %s\n", ProgramName().c_str(), r.address_file.c_str(),
                  std::strerror(errno));
+  // The last address out removes the allocator's directory (ENOTEMPTY otherwise), as
+  // net::ReleaseAddress does; the shim does not link libnl for that.
+  const std::string dir = r.address_file.substr(0, r.address_file.rfind('/'));
+  rmdir(dir.c_str());
 }
 
 int Run(const Options& o) {

@@ -20,6 +20,29 @@
 namespace nslab {
 namespace {
 
+// Per-run directories and /30 reservations go to a directory of this test's own,
+// removed at the end, since a lab killed with SIGKILL cannot remove its own. It is
+// under /tmp, not TEST_TMPDIR: the sandbox (uid 65534 outside) must pass through it,
+// and Bazel keeps TEST_TMPDIR under /root (0700).
+class RunDirEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    char tmpl[] = "/tmp/nslab-lab10-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return;
+    dir_ = tmpl;
+    chmod(dir_.c_str(), 0755);
+    setenv("NSLAB_RUN_DIR", dir_.c_str(), 1);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) testutil::Run({"rm", "-rf", dir_});
+  }
+
+ private:
+  std::string dir_;
+};
+::testing::Environment* const kRunDirEnv =
+    ::testing::AddGlobalTestEnvironment(new RunDirEnvironment);
+
 using testutil::IsDir;
 using testutil::ReadText;
 using testutil::RunLab;
