@@ -30,6 +30,7 @@
 #include "common/container.h"
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/lab.h"
 #include "common/narrate.h"
 #include "common/ns.h"
 #include "common/process.h"
@@ -376,7 +377,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*import) {
-      store::Image img = store::Import(tar, image_name);
+      store::Image img = store::Import(lab::ResolvePath(tar), image_name);  // bazel run: the user's cwd
       std::cout << img.name << " " << store::HumanSize(img.size) << " (" << img.files << " entries)"
                 << std::endl;
       return 0;
