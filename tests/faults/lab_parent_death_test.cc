@@ -139,6 +139,14 @@ TEST_P(LabParentDeathTest, SigkillOfTheLabKillsTheSandbox) {
   // Don't let a failure leak processes (and their namespaces) into later tests.
   for (pid_t p : sandbox) kill(p, SIGKILL);
   harness::WaitFor([&] { return !AnyAlive(sandbox); }, 10);
+  // What only the killed lab could have removed (lab 10's cgroup, lab 08-10's /30
+  // reservation) goes with the next run of the same lab, which removes what a
+  // SIGKILLed run left: the recovery the docs give students.
+  EXPECT_EQ(testutil::Run({testutil::LabPath(GetParam()), "--", "true"}).exit_code, 0);
+  auto cg = testutil::Run({"sh", "-c", "ls -d /sys/fs/cgroup/*/nslab-*-" + std::to_string(lab) +
+                                           " /sys/fs/cgroup/*/*/*/nslab-*-" +
+                                           std::to_string(lab) + " 2>/dev/null; true"});
+  EXPECT_EQ(cg.out, "") << "the next run left the killed run's cgroup";
 }
 
 TEST_P(LabParentDeathTest, SigtermIsPassedOnAndCleanedUp) {
