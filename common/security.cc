@@ -7,8 +7,10 @@
 #include <linux/capability.h>  // CAP_SYS_ADMIN
 #include <linux/magic.h>       // PROC_SUPER_MAGIC
 #include <linux/openat2.h>     // struct open_how, RESOLVE_*
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -265,6 +267,37 @@ void VerifyCwdInChild() {
     throw SysError(errno ? errno : ENOENT, "getcwd", "",
                    "the working directory is outside the container's root: refused "
                    "(CVE-2024-21626)");
+}
+
+void ReexecFromSealedCopy(char** argv) {
+  static const char kMarker[] = "NSLAB_SEALED_EXE";
+  if (std::getenv(kMarker) != nullptr) {
+    unsetenv(kMarker);  // not for the container's command
+    return;
+  }
+  UniqueFd exe = Open("/proc/self/exe", O_RDONLY);
+  struct stat st;
+  Check(fstat(exe.Get(), &st), "fstat", "/proc/self/exe");
+  narrate::Syscall("memfd_create", "\"nslab-sealed-exe\", MFD_CLOEXEC|MFD_ALLOW_SEALING");
+  UniqueFd copy(Check(static_cast<int>(syscall(SYS_memfd_create, "nslab-sealed-exe",
+                                               MFD_CLOEXEC | MFD_ALLOW_SEALING)),
+                      "memfd_create", "nslab-sealed-exe"));
+  for (off_t done = 0; done < st.st_size;) {
+    ssize_t n = sendfile(copy.Get(), exe.Get(), nullptr, static_cast<size_t>(st.st_size - done));
+    if (n < 0 && errno == EINTR) continue;
+    Check(n, "sendfile", "/proc/self/exe -> memfd");
+    if (n == 0) break;
+    done += n;
+  }
+  // No more writes, no resizing, and no removing of these seals: the copy is final.
+  Check(fcntl(copy.Get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE),
+        "fcntl", "F_ADD_SEALS");
+  setenv(kMarker, "1", 1);
+  narrate::Syscall("fexecve", "sealed memfd copy of /proc/self/exe");
+  fexecve(copy.Get(), argv, environ);
+  int err = errno;
+  unsetenv(kMarker);
+  throw SysError(err, "fexecve", "sealed copy of /proc/self/exe");
 }
 
 void SetNonDumpableInChild() {

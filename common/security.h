@@ -81,6 +81,16 @@ void VerifyCwdInChild();
 // (runc's nsexec does the same; CVE-2019-5736 and CVE-2016-9962).
 void SetNonDumpableInChild();
 
+// For `exec` into a --privileged container, whose processes hold CAP_SYS_PTRACE and so
+// pass the ptrace check that non-dumpable relies on: they could open our
+// /proc/PID/exe while we join them — our binary on the host — and write to it once
+// we exit (CVE-2019-5736). Before anything else, the CLI therefore re-executes itself
+// from a copy in a sealed memfd (memfd_create(2) with F_SEAL_WRITE and friends, as
+// runc's cloned_binary.c does): /proc/PID/exe then leads to that sealed copy, which
+// nobody can write. Returns at once when already running from the copy; otherwise
+// never returns (fexecve) or throws SysError.
+void ReexecFromSealedCopy(char** argv);
+
 // Runs in the child after /proc is mounted in the new root: throws unless "/proc" is
 // a real directory (not a symlink) with a procfs mounted on it (statfs
 // PROC_SUPER_MAGIC) — CVE-2019-16884 made runc's /proc land elsewhere through a

@@ -36,6 +36,7 @@
 #include "common/process.h"
 #include "common/proctree.h"
 #include "common/shim.h"
+#include "common/security.h"
 #include "common/state.h"
 #include "common/store.h"
 
@@ -329,6 +330,9 @@ int main(int argc, char** argv) {
                             "exec: unknown flag " + exec_args[0] + " (see exec --help)");
       if (exec_args.size() < 2) throw UsageError("exec needs ID and CMD");
       std::string cid = state::Resolve(exec_args[0]);
+      // A --privileged container holds CAP_SYS_PTRACE: run from a sealed copy of this
+      // binary, so that its /proc/PID/exe leads nowhere writable (CVE-2019-5736).
+      if (state::Load(cid).privileged) security::ReexecFromSealedCopy(argv);
       return container::Exec(cid, {exec_args.begin() + 1, exec_args.end()}, exec_opts);
     }
     if (*ps) return Ps(quiet);

@@ -2,6 +2,7 @@
 // host wherever possible (/proc/<init>/status, /proc/<init>/fd, /proc/<init>/mountinfo,
 // /proc/<init>/root/dev), and from inside with the static probe where only the
 // container's view tells (masked paths). `--privileged` is shown to undo each item.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -255,6 +256,51 @@ TEST_F(HardeningTest, PrivilegedUndoesEachLayer) {
   EXPECT_EQ(ProbeValue(r.out, "/proc/sys/kernel/hostname"), "w:ok") << r.out;
   // But still no leaked fds.
   EXPECT_EQ(harness::ProcFds(init), (std::vector<int>{0, 1, 2}));
+}
+
+// What /proc/<exec CLI>/exe leads to while `exec ID sleep 2` runs, and whether a write
+// through it gets anywhere.
+struct ExecExe {
+  std::string target;
+  bool writable = false;
+};
+ExecExe ExeOfARunningExec(const std::string& id) {
+  testutil::Background bg =
+      testutil::Start({harness::LabBinary(), "exec", id, "sleep", "2"});
+  ExecExe e;
+  const std::string link = "/proc/" + std::to_string(bg.pid) + "/exe";
+  // The CLI stays alive, waiting for its command, for about two seconds; by then it
+  // has re-executed itself if it was going to.
+  harness::WaitFor([&] {
+    char buf[512];
+    ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
+    e.target = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+    return e.target.find("memfd:") != std::string::npos ||
+           !testutil::Lines(testutil::ReadText("/proc/" + std::to_string(bg.pid) +
+                                               "/task/" + std::to_string(bg.pid) + "/children"))
+                .empty();
+  }, 5);
+  int fd = open(link.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    e.writable = write(fd, "", 0) == 0 && pwrite(fd, "\x7f", 1, 0) == 1;
+    close(fd);
+  }
+  bg.Finish();
+  return e;
+}
+
+TEST_F(HardeningTest, ExecIntoAPrivilegedContainerRunsFromASealedCopy) {
+  // A --privileged container holds CAP_SYS_PTRACE, so non-dumpable does not keep it
+  // from our /proc/PID/exe: the CLI must be running from a sealed memfd copy.
+  Container c = Start({"--privileged"});
+  ASSERT_TRUE(c.ok());
+  ExecExe e = ExeOfARunningExec(c.id());
+  EXPECT_NE(e.target.find("memfd:nslab-sealed-exe"), std::string::npos) << e.target;
+  EXPECT_FALSE(e.writable) << "the sealed copy took a write";
+  // A default container cannot ptrace it: the CLI keeps running from its own file.
+  Container d = Start({});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(ExeOfARunningExec(d.id()).target.find("memfd:"), std::string::npos);
 }
 
 TEST_F(HardeningTest, UserNamespaceContainerIsHardenedToo) {
