@@ -1,6 +1,7 @@
 #include "common/net.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
@@ -421,6 +422,23 @@ P2pReservation::~P2pReservation() {
 P2pReservation ReservePointToPoint(const Subnet& subnet, pid_t owner,
                                    const std::string& state_dir) {
   MakeDirs(state_dir);
+  // Reservations of runs killed with SIGKILL (they could not release theirs) are
+  // removed first, whichever /30 they hold, so none accumulate.
+  if (DIR* d = opendir(state_dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      const std::string file = state_dir + "/" + e->d_name;
+      std::string holder;
+      try {
+        holder = ReadFile(file);
+      } catch (const SysError&) {
+        continue;  // released meanwhile
+      }
+      pid_t pid = static_cast<pid_t>(std::atoi(holder.c_str()));
+      if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH) unlink(file.c_str());
+    }
+    closedir(d);
+  }
   const uint32_t count = 1u << (30 - subnet.prefix);
   const uint32_t first = static_cast<uint32_t>(owner) % count;
   for (uint32_t i = 0; i < count; ++i) {

@@ -123,8 +123,10 @@ PointToPoint PointToPointFor(const Subnet& subnet, pid_t pid);
 
 // A /30 reserved for one run, so that concurrent runs never share one: a file per
 // /30 in `state_dir`, created with O_EXCL (the kernel arbitrates races) and holding
-// the owner's pid. The search starts at the pid's own /30 and wraps around; a file
-// whose pid is gone (a lab killed with SIGKILL) is taken over. The file is removed
+// the owner's pid. Files whose pid is gone (a lab killed with SIGKILL) are removed
+// first — "gone" as seen from the caller's PID namespace, so runs in different PID
+// namespaces must not share a state_dir; the search starts at the pid's own /30 and
+// wraps around. The file is removed
 // when the reservation ends. When every /30 is held by a live run, throws an error
 // saying the subnet is exhausted.
 class P2pReservation {

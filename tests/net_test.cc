@@ -102,9 +102,15 @@ TEST(NetAddrTest, ReservationOfAKilledRunIsTakenOver) {
     UniqueFd fd = Open(dir + "/10.213.10.0", O_WRONLY | O_CREAT | O_EXCL);
     WriteAll(fd.Get(), std::to_string(gone) + "\n");
   }
+  // And one of a /30 outside this subnet's range, also left by a killed run.
+  {
+    UniqueFd fd = Open(dir + "/10.213.99.0", O_WRONLY | O_CREAT | O_EXCL);
+    WriteAll(fd.Get(), std::to_string(gone) + "\n");
+  }
   P2pReservation r = ReservePointToPoint(s, getpid(), dir);
   EXPECT_EQ(r.p2p().child_addr, "10.213.10.2");
   EXPECT_EQ(std::atoi(ReadFile(dir + "/10.213.10.0").c_str()), getpid());
+  EXPECT_NE(access((dir + "/10.213.99.0").c_str(), F_OK), 0) << "a stale reservation stayed";
 }
 
 TEST(NetNameTest, PerRunNamesFitIfnamsiz) {
