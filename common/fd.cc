@@ -71,6 +71,21 @@ std::vector<std::string> ListDir(const std::string& dir) {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> KeyValueLines(const std::string& text,
+                                                               char sep) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    size_t at = line.find(sep);
+    if (at != std::string::npos) out.emplace_back(line.substr(0, at), line.substr(at + 1));
+  }
+  return out;
+}
+
 void WriteAll(int fd, std::string_view data, std::string_view what) {
   while (!data.empty()) {
     ssize_t n = write(fd, data.data(), data.size());

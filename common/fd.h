@@ -12,6 +12,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace nslab {
@@ -59,6 +60,11 @@ UniqueFd Open(const std::string& path, int flags, int mode = 0644);
 // Whole-file helpers for /proc and /sys files (short, text).
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, std::string_view data);
+
+// The "key<sep>value" lines of a small text file, in order; lines without `sep` are
+// skipped. For lab 11's record and image files ("pid=4242") and the like.
+std::vector<std::pair<std::string, std::string>> KeyValueLines(const std::string& text,
+                                                               char sep = '=');
 // The text without its trailing newlines: ReadFile("/proc/1/comm") ends in one.
 std::string TrimNewlines(std::string s);
 // The names in a directory, sorted, without "." and ".."; throws SysError naming it.

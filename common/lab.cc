@@ -26,9 +26,7 @@ void AddCommonFlags(CLI::App& app, Options& opt) {
       "126 not executable, 125 the sandbox could not be set up, 128+N killed by signal N).");
 }
 
-int Main(std::string_view name, CLI::App& app, int argc, char** argv, Options& opt,
-         const std::function<int()>& body) {
-  SetProgramName(name);
+std::optional<int> Parse(CLI::App& app, int argc, char** argv, int bad_flag_code) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -37,8 +35,15 @@ int Main(std::string_view name, CLI::App& app, int argc, char** argv, Options& o
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: %s (see --help)\n", ProgramName().c_str(), e.what());
-    return 2;
+    return bad_flag_code;
   }
+  return std::nullopt;
+}
+
+int Main(std::string_view name, CLI::App& app, int argc, char** argv, Options& opt,
+         const std::function<int()>& body) {
+  SetProgramName(name);
+  if (std::optional<int> code = Parse(app, argc, argv, 2)) return *code;
   narrate::Configure(opt.Demo(), opt.verbose);
   try {
     return body();

@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,10 @@ struct Options {
 // -v/--verbose and the trailing `-- CMD ARGS...` (the `--` may be left out: the first
 // word that is not a flag of the lab starts the command).
 void AddCommonFlags(CLI::App& app, Options& opt);
+
+// Parses argv with CLI11: returns the exit code when parsing ends the program
+// (--help: 0; a bad flag: one line on stderr and `bad_flag_code`), else nothing.
+std::optional<int> Parse(CLI::App& app, int argc, char** argv, int bad_flag_code);
 
 // Parses argv, configures narration, runs body and returns its exit code. Any
 // exception is printed once as "<name>: <message>" and becomes the exit code it

@@ -354,16 +354,9 @@ Record Parse(const std::string& text) {
       {"error", [](Record& r, const std::string& v) { r.error = v; }},
   };
   Record r;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    auto it = kSetters.find(line.substr(0, eq));
-    if (it != kSetters.end()) it->second(r, Unescape(line.substr(eq + 1)));
+  for (const auto& [key, value] : KeyValueLines(text)) {
+    auto it = kSetters.find(key);
+    if (it != kSetters.end()) it->second(r, Unescape(value));
   }
   return r;
 }

@@ -53,16 +53,7 @@ std::string InfoPath(const std::string& name) { return ImageDir(name) + "/info";
 Image ReadInfo(const std::string& name) {
   Image img;
   img.name = name;
-  std::string text = ReadFile(InfoPath(name));
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
-    std::string line = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
+  for (const auto& [k, v] : KeyValueLines(ReadFile(InfoPath(name)))) {
     if (k == "source") img.source = v;
     if (k == "created") img.created = std::strtoll(v.c_str(), nullptr, 10);
     if (k == "size") img.size = std::strtoull(v.c_str(), nullptr, 10);

@@ -289,16 +289,8 @@ int main(int argc, char** argv) {
 
   auto* images = app.add_subcommand("images", "List the images in the store");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "11_container: %s (see --help)\n", e.what());
-    return process::kSetupFailed;  // Docker's 125 for a bad flag
-  }
+  // Docker's 125 for a bad flag.
+  if (std::optional<int> code = lab::Parse(app, argc, argv, process::kSetupFailed)) return *code;
 
   narrate::Configure(false, verbose);
   try {

@@ -148,6 +148,15 @@ TEST(ReadAllTest, StopsAtTheLimit) {
   EXPECT_EQ(ReadAll(p.read.Get(), 5000), std::string(5000, 'a'));
 }
 
+TEST(TextTest, KeyValueLinesSplitAtTheFirstSeparatorAndSkipOtherLines) {
+  auto kv = KeyValueLines("pid=42\nnoise\ncmd=sh -c a=b\n\nlast=", '=');
+  ASSERT_EQ(kv.size(), 3u);
+  EXPECT_EQ(kv[0], std::make_pair(std::string("pid"), std::string("42")));
+  EXPECT_EQ(kv[1], std::make_pair(std::string("cmd"), std::string("sh -c a=b")));
+  EXPECT_EQ(kv[2], std::make_pair(std::string("last"), std::string("")));
+  EXPECT_EQ(KeyValueLines("max 3\n", ' ').at(0).second, "3");
+}
+
 TEST(TextTest, TrimNewlinesDropsOnlyTrailingNewlines) {
   EXPECT_EQ(TrimNewlines("sh\n"), "sh");
   EXPECT_EQ(TrimNewlines("a\nb\n\n"), "a\nb");
