@@ -1,12 +1,16 @@
 // seccomp — see seccomp.h. The rule table is data; BuildFilter turns it into a
-// libseccomp context; LoadInChild hands the compiled BPF to the kernel.
+// libseccomp context; ExportBpf into the BPF program that the build embeds
+// (seccomp_bpfgen.cc) and seccomp_load.cc's LoadInChild hands to the kernel.
 #include "common/seccomp.h"
 
 #include <sched.h>      // CLONE_NEW*
 #include <seccomp.h>
 #include <sys/ioctl.h>  // TIOCSTI, TIOCLINUX
 #include <sys/mman.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -226,15 +230,28 @@ std::vector<Rule> Rules(const Options& opts) {
   return out;
 }
 
-void LoadInChild(const Options& opts) {
+std::string ExportBpf(const Options& opts) {
   Ctx ctx = BuildFilter(opts);
-  narrate::Syscall("seccomp", "SECCOMP_SET_MODE_FILTER, " + std::to_string(Rules(opts).size()) +
-                                  " rules, default allow");
-  int rc = seccomp_load(ctx.get());
-  if (rc < 0) {
-    std::string hint = -rc == EACCES ? "set PR_SET_NO_NEW_PRIVS first (or hold CAP_SYS_ADMIN)"
-                                     : HintFor("seccomp", -rc);
-    throw SysError(-rc, "seccomp_load", "filter", hint);
+  UniqueFd mem(Check(memfd_create("nslab-seccomp-bpf", MFD_CLOEXEC), "memfd_create",
+                     "nslab-seccomp-bpf"));
+  CheckScmp(seccomp_export_bpf(ctx.get(), mem.Get()), "seccomp_export_bpf", "memfd");
+  Check(lseek(mem.Get(), 0, SEEK_SET), "lseek", "memfd");
+  return ReadAll(mem.Get());
+}
+
+void LoadBpfInChild(const std::string& bpf) {
+  if (bpf.empty() || bpf.size() % sizeof(sock_filter) != 0)
+    throw SysError(EINVAL, "seccomp", "filter of " + std::to_string(bpf.size()) + " bytes");
+  sock_fprog prog{};
+  prog.len = static_cast<unsigned short>(bpf.size() / sizeof(sock_filter));
+  prog.filter = reinterpret_cast<sock_filter*>(const_cast<char*>(bpf.data()));
+  narrate::Syscall("seccomp", "SECCOMP_SET_MODE_FILTER, " + std::to_string(prog.len) +
+                                  " BPF instructions, default allow");
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+    int err = errno;
+    std::string hint = err == EACCES ? "set PR_SET_NO_NEW_PRIVS first (or hold CAP_SYS_ADMIN)"
+                                     : HintFor("seccomp", err);
+    throw SysError(err, "seccomp", "SECCOMP_SET_MODE_FILTER", hint);
   }
 }
 

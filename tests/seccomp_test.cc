@@ -2,6 +2,7 @@
 // with the expected errno. A filter can never be removed, so each case loads it in a
 // forked child and reports the errnos back through a pipe.
 #include "common/seccomp.h"
+#include "common/seccomp_precompiled.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -70,6 +71,31 @@ TEST(SeccompTest, ExportPfcShowsTheRules) {
   std::string pfc = seccomp::ExportPfc({});
   EXPECT_NE(pfc.find("keyctl"), std::string::npos);
   EXPECT_NE(pfc.find("clone3"), std::string::npos);
+}
+
+// The build embeds the filter (seccomp_bpfgen); it must be exactly what libseccomp
+// builds from today's table, for both profiles, or a rule edit would not reach it.
+TEST(SeccompTest, PrecompiledFilterIsWhatLibseccompBuildsNow) {
+  seccomp::Options admin;
+  admin.allow_sys_admin = true;
+  EXPECT_EQ(seccomp::precompiled::Default(), seccomp::ExportBpf({}));
+  EXPECT_EQ(seccomp::precompiled::AllowSysAdmin(), seccomp::ExportBpf(admin));
+  EXPECT_NE(seccomp::precompiled::Default(), seccomp::precompiled::AllowSysAdmin());
+  EXPECT_EQ(seccomp::precompiled::Default().size() % 8, 0u);  // struct sock_filter
+}
+
+TEST(SeccompTest, LoadBpfRefusesATruncatedProgram) {
+  ChildResult f = RunInChild([] {
+    Check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl", "PR_SET_NO_NEW_PRIVS");
+    try {
+      seccomp::LoadBpfInChild(seccomp::precompiled::Default().substr(0, 12));
+    } catch (const SysError& e) {
+      return std::string(e.what()) + " " + StatusField("Seccomp");
+    }
+    return std::string("loaded");
+  });
+  EXPECT_NE(f.out.find("Invalid argument"), std::string::npos) << f.out;
+  EXPECT_NE(f.out.find(" 0"), std::string::npos) << f.out;  // no filter in place
 }
 
 TEST(SeccompTest, LoadedFilterShowsInProcStatus) {
