@@ -164,9 +164,86 @@ finish() {
   [ "$fail_count" -eq 0 ]
 }
 
+# Waits (bounded, polling /proc) until pid $1 has exited: gone, or a zombie whose
+# parent has not reaped it yet.
+wait_exited() {
+  local i
+  for i in $(seq 1 100); do
+    [ -d "/proc/$1" ] || return 0
+    [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # Waits (bounded, polling /proc, not timing) until pid $1 is gone.
 wait_gone() {
   local i
   for i in $(seq 1 100); do [ -d "/proc/$1" ] || return 0; sleep 0.1; done
   return 1
+}
+
+# --- a private podman --------------------------------------------------------------
+# podman_private: configuration and state under $WORK/p, the functions pm (podman
+# with the private flags) and pm_line (the same as one line, for script -c).
+# podman 4.3 insists on two host directories (/run/containers/networks even for
+# `podman images`, /var/lib/containers/cache for the blob-info cache of `import`):
+# podman_cleanup removes them if this run created them.
+podman_private() {
+  command -v podman >/dev/null && command -v conmon >/dev/null ||
+    { echo "podman/conmon missing: run scripts/setup" >&2; exit 2; }
+  # Short names: podman refuses a runroot longer than 50 characters.
+  PM=$WORK/p
+  PODMAN_HOST_DIRS=""
+  local d
+  for d in /run/containers /var/lib/containers; do [ -e "$d" ] || PODMAN_HOST_DIRS="$PODMAN_HOST_DIRS $d"; done
+  mkdir -p "$PM/root" "$PM/rr" "$PM/tmp" "$PM/networks" "$PM/runtime-root"
+  cat >"$PM/containers.conf" <<EOF2
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$PM/events.log"
+# shm locks live in one /dev/shm segment that every podman on the host shares
+lock_type = "file"
+tmp_dir = "$PM/tmp"
+static_dir = "$PM/root/libpod"
+volume_path = "$PM/root/volumes"
+image_copy_tmp_dir = "$PM/tmp"
+[network]
+network_config_dir = "$PM/networks"
+EOF2
+  cat >"$PM/storage.conf" <<EOF2
+[storage]
+driver = "overlay"
+graphroot = "$PM/root"
+runroot = "$PM/rr"
+EOF2
+  export CONTAINERS_CONF=$PM/containers.conf CONTAINERS_STORAGE_CONF=$PM/storage.conf
+  export CONTAINERS_REGISTRIES_CONF=/dev/null
+}
+# The runtime gets its own --root too (podman passes --runtime-flag on to every call).
+pm_line() {
+  printf '%s' "podman --root $PM/root --runroot $PM/rr --tmpdir $PM/tmp" \
+    " --cgroup-manager cgroupfs --events-backend file --runtime $RUNTIME" \
+    " --runtime-flag root=$PM/runtime-root"
+}
+pm() {
+  podman --root "$PM/root" --runroot "$PM/rr" --tmpdir "$PM/tmp" \
+    --cgroup-manager cgroupfs --events-backend file --runtime "$RUNTIME" \
+    --runtime-flag "root=$PM/runtime-root" "$@"
+}
+podman_cleanup() {
+  [ -n "${PM:-}" ] && [ -d "$PM" ] || return 0
+  pm rm --all --force --time 0 >/dev/null 2>&1
+  pm rmi --all --force >/dev/null 2>&1
+  local d
+  for d in $PODMAN_HOST_DIRS; do rm -rf "$d"; done
+  return 0
+}
+podman_check_host_dirs() {
+  local d
+  for d in $PODMAN_HOST_DIRS; do
+    [ -e "$d" ] && fail "podman left $d behind" || pass "podman left no $d behind"
+  done
+  return 0
 }

@@ -8,12 +8,9 @@
 #   e.g. podman_test.sh bazel-bin/labs/12_oci bazel-bin/images/busybox.tar
 #        podman_test.sh tests/oci_clients/crun_hybrid.sh bazel-bin/images/busybox.tar
 #
-# Private state: --root/--runroot/--tmpdir and containers.conf/storage.conf under
-# /tmp/nslab-ociclients-podman-PID, the runtime's own --root there too, file locks and
-# a file events log, containers' cgroups beneath the caller's own cgroup. podman 4.3
-# insists on two host directories (/run/containers/networks even for `podman images`,
-# /var/lib/containers/cache for the blob-info cache of `import`): removed at the end
-# if this run created them.
+# Private state (lib.sh podman_private): --root/--runroot/--tmpdir and containers.conf/
+# storage.conf under /tmp/nslab-ociclients-podman-PID, the runtime's own --root there
+# too, file locks and a file events log, containers' cgroups beneath the caller's own.
 # Read: podman-run(1), podman-exec(1), containers.conf(5), containers-storage.conf(5),
 # conmon(8).
 set -u
@@ -23,56 +20,22 @@ here=$(dirname "${BASH_SOURCE[0]}")
 [ $# -eq 2 ] || { echo "usage: $0 RUNTIME BUSYBOX_TAR" >&2; exit 2; }
 busybox_tar=$(abspath "$2")
 oci_init podman "$1"
-command -v podman >/dev/null && command -v conmon >/dev/null ||
-  { echo "podman/conmon missing: run scripts/setup" >&2; exit 2; }
 
-host_dirs_before=""
-for d in /run/containers /var/lib/containers; do [ -e "$d" ] && host_dirs_before="$host_dirs_before $d"; done
+podman_private
 
-mkdir -p "$WORK/root" "$WORK/runroot" "$WORK/tmp" "$WORK/networks" "$WORK/runtime-root"
-cat >"$WORK/containers.conf" <<EOF
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$WORK/events.log"
-# shm locks live in one /dev/shm segment shared by every podman on the host
-lock_type = "file"
-tmp_dir = "$WORK/tmp"
-static_dir = "$WORK/root/libpod"
-volume_path = "$WORK/root/volumes"
-[network]
-network_config_dir = "$WORK/networks"
-EOF
-cat >"$WORK/storage.conf" <<EOF
-[storage]
-driver = "overlay"
-graphroot = "$WORK/root"
-runroot = "$WORK/runroot"
-EOF
-export CONTAINERS_CONF=$WORK/containers.conf CONTAINERS_STORAGE_CONF=$WORK/storage.conf
-export CONTAINERS_REGISTRIES_CONF=/dev/null
-
-pm() {
-  podman --root "$WORK/root" --runroot "$WORK/runroot" --tmpdir "$WORK/tmp" \
-    --cgroup-manager cgroupfs --events-backend file --runtime "$RUNTIME" \
-    --runtime-flag "root=$WORK/runtime-root" "$@"
-}
-# What every container gets: no network, rlimits within this host's hard limits
-# (podman's defaults, 1048576 open files, exceed them, and without CAP_SYS_RESOURCE
-# the runtime's setrlimit would fail), the cgroup parent beneath ours.
-run_opts=(--network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768
+# What every container gets: never a pull (the image is local), no network, rlimits
+# within this host's hard limits (podman's defaults, 1048576 open files, exceed them,
+# and without CAP_SYS_RESOURCE the runtime's setrlimit would fail), the cgroup parent
+# beneath ours.
+run_opts=(--pull never --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768
   --cgroup-parent "$CG_PARENT")
 name=nslab-ociclients-$$
 
 cleanup() {
-  pm rm --all --force --time 0 >/dev/null 2>&1
-  pm rmi --all --force >/dev/null 2>&1
+  podman_cleanup
   kill_run_procs
   cgroup_cleanup
   rm -rf "$WORK"
-  for d in /run/containers /var/lib/containers; do
-    case " $host_dirs_before " in *" $d "*) ;; *) rm -rf "$d" ;; esac
-  done
 }
 trap 'cleanup; trap - EXIT; exit 1' INT TERM
 trap cleanup EXIT
@@ -159,18 +122,14 @@ expect_eq "rm: podman ps -a no longer lists it" "" "$(pm ps -a --filter "name=$n
 
 # --- a terminal: run -it and exec -it through script(1), the console socket ---
 : >"$CALLS"
-out=$(script -qec "podman --root $WORK/root --runroot $WORK/runroot --tmpdir $WORK/tmp \
-  --cgroup-manager cgroupfs --events-backend file --runtime $RUNTIME \
-  --runtime-flag root=$WORK/runtime-root run --rm -it ${run_opts[*]} localhost/busybox \
+out=$(script -qec "$(pm_line) run --rm -it ${run_opts[*]} localhost/busybox \
   sh -c 'tty; exit 4'" /dev/null </dev/null 2>&1); rc=$?
 expect_eq "run -it: the exit code comes through script(1)" 4 "$rc"
 expect_match "run -it: stdin is a pty inside" '^/dev/pts/[0-9]+' "$(printf '%s\n' "$out" | tr -d '\r\000')"
 expect_match "run -it: conmon passed --console-socket to create" \
   ' create --bundle [^ ]+ --pid-file [^ ]+ --console-socket [^ ]+ [0-9a-f]{64}$' "$(sed -n 's/^  argv: //p' "$CALLS")"
 pm run -d --name "$name-t" "${run_opts[@]}" localhost/busybox sleep 1000 >/dev/null 2>&1
-out=$(script -qec "podman --root $WORK/root --runroot $WORK/runroot --tmpdir $WORK/tmp \
-  --cgroup-manager cgroupfs --events-backend file --runtime $RUNTIME \
-  --runtime-flag root=$WORK/runtime-root exec -it $name-t sh -c 'tty; exit 6'" /dev/null </dev/null 2>&1); rc=$?
+out=$(script -qec "$(pm_line) exec -it $name-t sh -c 'tty; exit 6'" /dev/null </dev/null 2>&1); rc=$?
 expect_eq "exec -it: the exit code comes through" 6 "$rc"
 expect_match "exec -it: a pty inside" '(^|\^@)/dev/pts/[0-9]+$' "$(printf '%s\n' "$out" | tr -d '\r\000')"
 pm rm --force --time 0 "$name-t" >/dev/null 2>&1
@@ -205,7 +164,5 @@ pm rm --force --time 0 "$name-pids" >/dev/null 2>&1
 cleanup
 trap - EXIT
 check_nothing_left
-for d in /run/containers /var/lib/containers; do
-  case " $host_dirs_before " in *" $d "*) ;; *) [ -e "$d" ] && fail "$d left behind" ;; esac
-done
+podman_check_host_dirs
 finish
