@@ -192,6 +192,10 @@ expect_match "the shim called: delete ID" " --log-format json delete $ns-true\$"
 out=$(c run $(runc_opts "$ns-three") --rm "$image" "$ns-three" sh -c 'exit 3' 2>&1)
 expect_eq "ctr run: exit code 3 comes through" 3 "$?"
 
+# --- what the runtime left behind itself, before this test's cleanup would hide it ---
+expect_eq "the runtime's --root holds no state after delete" "" "$(runtime_state_left "$C/runc/$ns")"
+expect_eq "the runtime removed every container cgroup" "" "$(runtime_cgroup_leftovers)"
+
 # --- containerd down, everything gone ---
 kill "$ctrd_pid"
 wait "$ctrd_pid" 2>/dev/null

@@ -9,6 +9,7 @@
 #   RUNTIME      the runtime under test, an absolute path (set by oci_init)
 #   WORK         this run's private directory, /tmp/nslab-ociclients-<what>-<pid>
 #   CALLS        the runtime's argv log (argv_log.sh writes one line a call)
+#   RUNTIME_ROOT the runtime's --root (state), $WORK/runtime-root
 #   CG_PARENT    the cgroup, beneath the caller's own, every container goes under
 
 set -u
@@ -53,7 +54,10 @@ oci_init() {
   # The wrapper keeps the runtime's basename: podman passes --log-format=json only to
   # runtimes named crun or runc, and the tests must see what the real binary sees.
   RUNTIME=$WORK/bin/$(basename "$real")
-  sed -e "s#@REAL@#$real#" -e "s#@LOG@#$CALLS#" "$(dirname "${BASH_SOURCE[0]}")/argv_log.sh" >"$RUNTIME"
+  RUNTIME_ROOT=$WORK/runtime-root
+  mkdir -p "$RUNTIME_ROOT"
+  sed -e "s#@REAL@#$real#" -e "s#@LOG@#$CALLS#" -e "s#@ROOT@#$RUNTIME_ROOT#" \
+    "$(dirname "${BASH_SOURCE[0]}")/argv_log.sh" >"$RUNTIME"
   chmod 0755 "$RUNTIME"
   REAL_RUNTIME=$real
   cgroup_init "$what"
@@ -127,6 +131,26 @@ cgroup_of() {
   return 1
 }
 
+# What the runtime itself left in the cgroups of the run: every directory beneath
+# CG_PARENT except those named in $1 (a grep -E of names the manager makes itself).
+runtime_cgroup_leftovers() {
+  local m
+  for m in $CG_MOUNTS; do
+    [ -d "$m$CG_PARENT" ] && find "$m$CG_PARENT" -mindepth 1 -type d | grep -Ev "/(${1:-^$})\$"
+  done
+  return 0
+}
+
+# Polls (bounded) until the runtime's state directory $1 is empty; prints what is left.
+runtime_state_left() {
+  local i
+  for i in $(seq 1 50); do
+    [ -z "$(ls -A "$1" 2>/dev/null)" ] && return 0
+    sleep 0.1
+  done
+  ls -A "$1"
+}
+
 # --- leftovers -----------------------------------------------------------------------
 # Processes whose command line names this run's directory (conmon, shims, daemons):
 # found by pid from /proc, never by name.
@@ -141,8 +165,11 @@ procs_of_run() {
 }
 mounts_of_run() { grep -F -- "$WORK" /proc/self/mounts || true; }
 
-# Kills what is left of this run (by pid), unmounts what is left under WORK.
+# Kills what is left of this run (by pid), unmounts what is left under WORK. Before
+# WORK goes, the runtime's argv log is copied to $NSLAB_OCI_CALLS_OUT if that is set
+# (scripts/capture_oci_clients shows it in docs/12_oci_clients.md).
 kill_run_procs() {
+  if [ -n "${NSLAB_OCI_CALLS_OUT:-}" ] && [ -f "$CALLS" ]; then cat "$CALLS" >>"$NSLAB_OCI_CALLS_OUT"; fi
   local pid rest
   procs_of_run | while read -r pid rest; do kill -9 "$pid" 2>/dev/null; done
   # The mount table, deepest first; lazily, since a dead container's overlay may still
@@ -197,7 +224,7 @@ podman_private() {
   PODMAN_HOST_DIRS=""
   local d
   for d in /run/containers /var/lib/containers; do [ -e "$d" ] || PODMAN_HOST_DIRS="$PODMAN_HOST_DIRS $d"; done
-  mkdir -p "$PM/root" "$PM/rr" "$PM/tmp" "$PM/networks" "$PM/runtime-root"
+  mkdir -p "$PM/root" "$PM/rr" "$PM/tmp" "$PM/networks"
   cat >"$PM/containers.conf" <<EOF2
 [engine]
 cgroup_manager = "cgroupfs"
@@ -221,16 +248,14 @@ EOF2
   export CONTAINERS_CONF=$PM/containers.conf CONTAINERS_STORAGE_CONF=$PM/storage.conf
   export CONTAINERS_REGISTRIES_CONF=/dev/null
 }
-# The runtime gets its own --root too (podman passes --runtime-flag on to every call).
+# (The runtime's own --root: argv_log.sh adds it.)
 pm_line() {
   printf '%s' "podman --root $PM/root --runroot $PM/rr --tmpdir $PM/tmp" \
-    " --cgroup-manager cgroupfs --events-backend file --runtime $RUNTIME" \
-    " --runtime-flag root=$PM/runtime-root"
+    " --cgroup-manager cgroupfs --events-backend file --runtime $RUNTIME"
 }
 pm() {
   podman --root "$PM/root" --runroot "$PM/rr" --tmpdir "$PM/tmp" \
-    --cgroup-manager cgroupfs --events-backend file --runtime "$RUNTIME" \
-    --runtime-flag "root=$PM/runtime-root" "$@"
+    --cgroup-manager cgroupfs --events-backend file --runtime "$RUNTIME" "$@"
 }
 podman_cleanup() {
   [ -n "${PM:-}" ] && [ -d "$PM" ] || return 0

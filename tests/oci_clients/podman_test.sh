@@ -161,6 +161,12 @@ else
 fi
 pm rm --force --time 0 "$name-pids" >/dev/null 2>&1
 
+# --- what the runtime left behind itself, before this test's cleanup would hide it ---
+pm rm --all --force --time 0 >/dev/null 2>&1
+expect_eq "the runtime's --root holds no state after rm" "" "$(runtime_state_left "$RUNTIME_ROOT")"
+# podman moves each conmon into <parent>/conmon and never removes it: not the runtime's.
+expect_eq "the runtime removed every container cgroup" "" "$(runtime_cgroup_leftovers conmon)"
+
 cleanup
 trap - EXIT
 check_nothing_left
