@@ -221,9 +221,11 @@ podman_private() {
     { echo "podman/conmon missing: run scripts/setup" >&2; exit 2; }
   # Short names: podman refuses a runroot longer than 50 characters.
   PM=$WORK/p
-  PODMAN_HOST_DIRS=""
+  PODMAN_HOST_DIRS=${PODMAN_HOST_DIRS:-}
   local d
-  for d in /run/containers /var/lib/containers; do [ -e "$d" ] || PODMAN_HOST_DIRS="$PODMAN_HOST_DIRS $d"; done
+  for d in /run/containers /var/lib/containers; do
+    [ -e "$d" ] || case " $PODMAN_HOST_DIRS " in *" $d "*) ;; *) PODMAN_HOST_DIRS="$PODMAN_HOST_DIRS $d" ;; esac
+  done
   mkdir -p "$PM/root" "$PM/rr" "$PM/tmp" "$PM/networks"
   cat >"$PM/containers.conf" <<EOF2
 [engine]
@@ -261,6 +263,19 @@ podman_cleanup() {
   [ -n "${PM:-}" ] && [ -d "$PM" ] || return 0
   pm rm --all --force --time 0 >/dev/null 2>&1
   pm rmi --all --force >/dev/null 2>&1
+  # conmon runs podman's exit command (`podman container cleanup`) after a container
+  # ends, on its own time: wait (bounded) until no process names $PM any more.
+  local i p busy
+  for i in $(seq 1 50); do
+    busy=no
+    for p in /proc/[0-9]*; do
+      tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "$PM/" && { busy=yes; break; }
+    done
+    [ $busy = no ] && break
+    sleep 0.1
+  done
+  # Only once: every later podman call would make the host directories again.
+  rm -rf "$PM"
   local d
   for d in $PODMAN_HOST_DIRS; do rm -rf "$d"; done
   return 0
