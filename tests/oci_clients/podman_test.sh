@@ -141,8 +141,8 @@ expect_eq "--memory 32m is visible inside" 33554432 "$out"
 pm run --rm "${run_opts[@]}" --memory 32m --memory-swap 32m localhost/busybox \
   tail /dev/zero >/dev/null 2>&1
 expect_eq "--memory 32m: tail /dev/zero is OOM-killed (137)" 137 "$?"
-pm run -d --name "$name-pids" "${run_opts[@]}" --pids-limit 10 --memory 32m --memory-swap 32m \
-  localhost/busybox sleep 1000 >/dev/null 2>&1
+run_out=$(pm run -d --name "$name-pids" "${run_opts[@]}" --pids-limit 10 --memory 32m --memory-swap 32m \
+  localhost/busybox sleep 1000 2>&1)
 pid=$(pm inspect --format '{{.State.Pid}}' "$name-pids" 2>/dev/null)
 if [ -n "$pid" ] && [ "$pid" != 0 ]; then
   expect_eq "--pids-limit 10: pids.max on the host" 10 "$(cat "$(cgroup_of "$pid" pids)/pids.max" 2>/dev/null)"
@@ -157,7 +157,7 @@ if [ -n "$pid" ] && [ "$pid" != 0 ]; then
   expect_match "--pids-limit 10: the kernel counted refused forks (pids.events)" '^max [1-9]' \
     "$(cat "$pids_dir/pids.events")"
 else
-  fail "--pids-limit: no container process"
+  fail "--pids-limit: no container process:"; printf '%s\n' "$run_out" | sed 's/^/     | /' 
 fi
 pm rm --force --time 0 "$name-pids" >/dev/null 2>&1
 
