@@ -98,7 +98,7 @@ expect_match "podman save made an OCI archive" '^index.json$' "$(tar -tf "$C/bus
 # --- containerd, as a child subreaper (subreaper_exec.cc says why) ---
 "$subreaper_exec" containerd --config "$C/config.toml" >"$C/containerd.log" 2>&1 &
 ctrd_pid=$!
-for i in $(seq 1 100); do
+for i in $(seq 1 300); do
   c version >/dev/null 2>&1 && break
   [ -d "/proc/$ctrd_pid" ] || break
   sleep 0.1
@@ -163,7 +163,7 @@ if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then
     "$(c task ls 2>/dev/null | awk -v id="$ns-sh" '$1 == id {print $3}')"
   c task kill --signal SIGKILL "$ns-sh" >/dev/null 2>&1
   wait_gone "$pid" && pass "SIGKILL: sh is gone" || fail "SIGKILL: sh $pid still there"
-  for i in $(seq 1 50); do
+  for i in $(seq 1 200); do
     [ "$(c task ls 2>/dev/null | awk -v id="$ns-sh" '$1 == id {print $3}')" = STOPPED ] && break
     sleep 0.1
   done

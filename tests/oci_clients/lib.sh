@@ -143,10 +143,11 @@ runtime_cgroup_leftovers() {
   return 0
 }
 
-# Polls (bounded) until the runtime's state directory $1 is empty; prints what is left.
+# Polls (bounded: 20 s, for a loaded machine) until the runtime's state directory $1
+# is empty; prints what is left.
 runtime_state_left() {
   local i
-  for i in $(seq 1 50); do
+  for i in $(seq 1 200); do
     [ -z "$(ls -A "$1" 2>/dev/null)" ] && return 0
     sleep 0.1
   done
@@ -197,7 +198,7 @@ finish() {
 # parent has not reaped it yet.
 wait_exited() {
   local i
-  for i in $(seq 1 100); do
+  for i in $(seq 1 300); do
     [ -d "/proc/$1" ] || return 0
     [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && return 0
     sleep 0.1
@@ -205,10 +206,10 @@ wait_exited() {
   return 1
 }
 
-# Waits (bounded, polling /proc, not timing) until pid $1 is gone.
+# Waits (bounded: 30 s, for a loaded machine; polling /proc) until pid $1 is gone.
 wait_gone() {
   local i
-  for i in $(seq 1 100); do [ -d "/proc/$1" ] || return 0; sleep 0.1; done
+  for i in $(seq 1 300); do [ -d "/proc/$1" ] || return 0; sleep 0.1; done
   return 1
 }
 
