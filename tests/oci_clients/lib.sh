@@ -61,6 +61,9 @@ oci_init() {
   chmod 0755 "$RUNTIME"
   REAL_RUNTIME=$real
   cgroup_init "$what"
+  # Work from the private directory: conmon writes files (an `oom` marker when the
+  # kernel OOM-kills the container) into the working directory podman had.
+  cd "$WORK" || exit 2
 }
 
 # --- cgroups -----------------------------------------------------------------------
@@ -172,6 +175,7 @@ mounts_of_run() { grep -F -- "$WORK" /proc/self/mounts || true; }
 # WORK goes, the runtime's argv log is copied to $NSLAB_OCI_CALLS_OUT if that is set
 # (scripts/capture_oci_clients shows it in docs/12_oci_clients.md).
 kill_run_procs() {
+  cd / || true   # WORK, the working directory, is about to go
   if [ -n "${NSLAB_OCI_CALLS_OUT:-}" ] && [ -f "$CALLS" ]; then cat "$CALLS" >>"$NSLAB_OCI_CALLS_OUT"; fi
   local pid rest
   procs_of_run | while read -r pid rest; do kill -9 "$pid" 2>/dev/null; done
