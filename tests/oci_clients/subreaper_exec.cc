@@ -12,17 +12,21 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <exception>
 
 #include "common/error.h"
 
 int main(int argc, char** argv) {
   nslab::SetProgramName("subreaper_exec");
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: subreaper_exec CMD [ARG...]\n");
+    return 2;
+  }
   try {
-    if (argc < 2) throw nslab::UsageError("usage: subreaper_exec CMD [ARG...]");
     nslab::Check(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl", "PR_SET_CHILD_SUBREAPER");
     nslab::Check(execvp(argv[1], argv + 1), "execvp", argv[1]);
   } catch (const std::exception& e) {
-    return nslab::ReportError(e, 127);
+    return nslab::ReportError(e, 127);  // 127: not run, as a shell says it
   }
 }
