@@ -73,7 +73,9 @@ la_ssize_t TarRead(archive* a, void* p, const void** buf) {
   auto* c = static_cast<TarCtx*>(p);
   la_ssize_t n = archive_read_data(c->raw, c->buf, sizeof c->buf);
   if (n < 0) {
-    archive_set_error(a, archive_errno(c->raw), "%s", archive_error_string(c->raw));
+    const char* why = archive_error_string(c->raw);
+    archive_set_error(a, archive_errno(c->raw), "%s",
+                      why != nullptr ? why : "the compressed stream is corrupt");
     return -1;
   }
   c->hash.Update(c->buf, static_cast<size_t>(n));
