@@ -580,5 +580,38 @@ TEST_F(StoreTest, LeftoversOfAKilledLoadAreRemovedByTheNext) {
             (std::vector<std::string>{"layers/" + Hex(digest::Of(o.layers[0])), "images/hostile"}));
 }
 
+// The CLI's hooks: exit 125 and one line for a hostile archive; load, images, rmi.
+TEST_F(StoreTest, CliLoadImagesRmi) {
+  const std::string d = MakeTempDir("cli");
+  Oci lie;
+  lie.layers = {TarBytes({{"x", AE_IFREG, "x"}})};
+  lie.diff_ids = {digest::Of("other")};
+  testutil::RunResult r = testutil::RunLab("11_container", {"load", WriteOci(d + "/lie.tar", lie)});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(testutil::Lines(r.err).size(), 1u) << r.err;
+  EXPECT_EQ(r.err.rfind("11_container: load \"", 0), 0u) << r.err;
+  EXPECT_EQ(StoreContents(), std::vector<std::string>{});
+
+  Oci good;
+  good.layers = {TarBytes({{"x", AE_IFREG, "x"}})};
+  good.ref = "good";
+  r = testutil::RunLab("11_container", {"load", WriteOci(d + "/good.tar", good)});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Loaded image: good (1 layer, 1B)\n");
+  r = testutil::RunLab("11_container", {"images"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\ngood "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  layer " + digest::Short(digest::Of(good.layers[0]))), std::string::npos)
+      << r.out;
+  r = testutil::RunLab("11_container", {"rmi", "good"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Untagged: good\nDeleted: " + digest::Of(good.layers[0]) + "\n");
+  r = testutil::RunLab("11_container", {"rmi", "good"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(r.err, "11_container: no such image: good\n");
+  // The built-in busybox was unpacked by `images`; no layered leftovers.
+  for (const auto& n : StoreContents()) EXPECT_EQ(n, "images/busybox");
+}
+
 }  // namespace
 }  // namespace nslab
