@@ -613,5 +613,51 @@ TEST_F(StoreTest, CliLoadImagesRmi) {
   for (const auto& n : StoreContents()) EXPECT_EQ(n, "images/busybox");
 }
 
+// `run` of a loaded image (the hook in container::Prepare): the root is an overlay of
+// the image's layers, checked in the container's own /proc/PID/mountinfo; the
+// whiteout hides etc/old inside; rmi refuses while a container names the image.
+TEST_F(StoreTest, RunsALoadedImageFromItsLayers) {
+  ToolImages t = MakeWithTools(MakeTempDir("tools"));
+  if (t.oci_tar.empty()) return;
+  const std::string state = MakeTempDir("run-state");
+  setenv("NSLAB_STATE_DIR", state.c_str(), 1);
+  auto ctr = [](const std::vector<std::string>& args) {
+    return testutil::RunLab("11_container", args, "", 90);
+  };
+  ASSERT_EQ(ctr({"load", t.oci_tar}).exit_code, 0);
+  image::Resolved app = image::Resolve("app");
+
+  testutil::RunResult r =
+      ctr({"run", "--rm", "--net", "none", "app", "/bin/busybox", "cat", "/etc/app", "/etc/motd"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "app\nhi\n");
+  r = ctr({"run", "--rm", "--net", "none", "app", "/bin/busybox", "test", "-e", "/etc/old"});
+  EXPECT_EQ(r.exit_code, 1) << "the whiteout must hide etc/old: " << r.err;
+  // No command: the image's Cmd (/bin/busybox sh) runs, reading stdin.
+  r = testutil::Run({testutil::LabPath("11_container"), "run", "--rm", "-i", "--net", "none", "app"},
+                    "echo from-cmd\n", 90);
+  EXPECT_EQ(r.out, "from-cmd\n") << r.err;
+
+  r = ctr({"run", "-d", "--net", "none", "app", "/bin/busybox", "sleep", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = TrimNewlines(r.out);
+  std::string pid;
+  for (const auto& line : testutil::Lines(ctr({"inspect", id}).out))
+    if (line.rfind("init pid: ", 0) == 0) pid = line.substr(10);
+  ASSERT_FALSE(pid.empty());
+  std::string root_line;
+  for (const auto& line : testutil::Lines(testutil::ReadText("/proc/" + pid + "/mountinfo")))
+    if (line.find(" / / ") != std::string::npos) root_line = line;
+  EXPECT_NE(root_line.find(" - overlay overlay "), std::string::npos) << root_line;
+  EXPECT_NE(root_line.find("lowerdir=" + app.lowerdir + ","), std::string::npos) << root_line;
+  r = ctr({"rmi", "app"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("is used by container " + id), std::string::npos) << r.err;
+  EXPECT_EQ(ctr({"rm", "-f", id}).exit_code, 0);
+  EXPECT_EQ(ctr({"rmi", "app", "base"}).exit_code, 0);
+  EXPECT_EQ(StoreContents(), std::vector<std::string>{});
+  unsetenv("NSLAB_STATE_DIR");
+}
+
 }  // namespace
 }  // namespace nslab
