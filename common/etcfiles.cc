@@ -129,6 +129,19 @@ void Write(const std::string& dir, const Files& f) {
   WriteInPlace(dir + "/resolv.conf", f.resolv_conf);
 }
 
+void RefreshHosts(const std::vector<Member>& members) {
+  for (const auto& m : members) {
+    std::vector<Peer> peers;
+    for (const auto& other : members) {
+      if (&other == &m || other.ip.empty()) continue;
+      Peer p{other.ip, {other.hostname}};
+      if (!other.name.empty() && other.name != other.hostname) p.names.push_back(other.name);
+      peers.push_back(p);
+    }
+    WriteInPlace(m.dir + "/hosts", Hosts(m.hostname, m.name, m.ip, peers));
+  }
+}
+
 void BindInChild(const std::string& dir, const std::string& root) {
   UniqueFd rootfd = Open(root, O_RDONLY | O_DIRECTORY);
   int etc = OpenInRoot(rootfd.Get(), "etc", O_RDONLY | O_DIRECTORY);

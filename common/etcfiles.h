@@ -61,6 +61,15 @@ void Write(const std::string& dir, const Files& files);
 // Truncates and rewrites `path` (created 0644 when absent), keeping its inode.
 void WriteInPlace(const std::string& path, const std::string& content);
 
+// Containers on one bridge reach each other by name: when one starts or goes, the
+// engine calls this with every running one, and each one's dir/hosts is rewritten in
+// place (its own line, then all the others).
+struct Member {
+  std::string dir;  // its state directory (holding hosts)
+  std::string hostname, name, ip;
+};
+void RefreshHosts(const std::vector<Member>& members);
+
 // In the container's mount namespace, before pivot_root: bind-mounts dir/{hosts,
 // hostname,resolv.conf} over root/etc/..., each target resolved inside root
 // (openat2 RESOLVE_IN_ROOT) and created as an empty file when absent; /etc is made

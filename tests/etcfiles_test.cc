@@ -62,6 +62,22 @@ TEST(WriteTest, RewritesInPlace) {
   EXPECT_EQ(testutil::ReadText(dir + "/resolv.conf"), "nameserver 1.1.1.1\n");
 }
 
+TEST(RefreshHostsTest, EachLearnsTheOthersInPlace) {
+  const std::string a = testutil::MakeTempDir("etc-a"), b = testutil::MakeTempDir("etc-b");
+  etcfiles::WriteInPlace(a + "/hosts", "old\n");
+  struct stat before, after;
+  ASSERT_EQ(stat((a + "/hosts").c_str(), &before), 0);
+  etcfiles::RefreshHosts({{a, "c1", "web", "10.88.0.2/16"}, {b, "c2", "c2", "10.88.0.3/16"}});
+  ASSERT_EQ(stat((a + "/hosts").c_str(), &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino);
+  const std::string ha = testutil::ReadText(a + "/hosts"), hb = testutil::ReadText(b + "/hosts");
+  EXPECT_TRUE(testutil::HasLine(ha, "10.88.0.2\tc1 web"));
+  EXPECT_TRUE(testutil::HasLine(ha, "10.88.0.3\tc2"));
+  EXPECT_TRUE(testutil::HasLine(hb, "10.88.0.3\tc2"));
+  EXPECT_TRUE(testutil::HasLine(hb, "10.88.0.2\tc1 web"));
+  EXPECT_EQ(ha.find("old"), std::string::npos);
+}
+
 bool Mounted(const std::string& path) {
   for (const auto& mp : testutil::MountPoints())
     if (mp == path) return true;
