@@ -471,6 +471,43 @@ TEST_F(StoreTest, LoadsUmociAndSkopeoArchivesSharingLayersAndRmiCounts) {
   EXPECT_THROW(image::Resolve("app"), ExitCodeError);
 }
 
+// A crafted two-layer image whose top layer makes opt/ opaque and deletes etc/x:
+// mounted, only the top layer's opt/ shows, and etc/x is gone (the kernel read our
+// markers as its own).
+TEST_F(StoreTest, OverlayHonoursOpaqueDirsAndWhiteouts) {
+  Oci o;
+  o.ref = "opaque";
+  o.layers = {TarBytes({{"opt/", AE_IFDIR},
+                        {"opt/a", AE_IFREG, "a"},
+                        {"opt/b", AE_IFREG, "b"},
+                        {"etc/", AE_IFDIR},
+                        {"etc/x", AE_IFREG, "x"},
+                        {"etc/y", AE_IFREG, "y"}}),
+              TarBytes({{"opt/", AE_IFDIR},
+                        {"opt/.wh..wh..opq", AE_IFREG},
+                        {"opt/c", AE_IFREG, "c"},
+                        {"etc/.wh.x", AE_IFREG}},
+                       /*gzip=*/true)};
+  o.diff_ids = {digest::Of(o.layers[0]), ""};
+  {  // the diff_id of a gzip'd layer is the digest of the tar inside
+    const std::string d = MakeTempDir("gz");
+    WriteBytes(d + ".tgz", o.layers[1]);
+    o.diff_ids[1] = image::UnpackLayerFile(d + ".tgz", "").diff_id;
+  }
+  const std::string d = MakeTempDir("opaque");
+  image::Load(WriteOci(d + "/opaque.tar", o));
+  image::Resolved r = image::Resolve("opaque");
+  const std::string m = MakeTempDir("merged");
+  testutil::RunResult run = testutil::Run(
+      {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+       "mkdir " + m + "/u " + m + "/w " + m + "/root && mount -t overlay overlay -o lowerdir=" +
+           r.lowerdir + ",upperdir=" + m + "/u,workdir=" + m + "/w " + m + "/root && ls " + m +
+           "/root/opt " + m + "/root/etc"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, m + "/root/etc:\ny\n\n" + m + "/root/opt:\nc\n");
+  image::Remove("opaque");
+}
+
 // --- hostile archives ---
 
 TEST_F(StoreTest, RefusesALayerWhoseDigestLies) {
