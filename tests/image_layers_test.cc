@@ -9,8 +9,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -648,6 +651,38 @@ TEST_F(StoreTest, CliLoadImagesRmi) {
   EXPECT_EQ(r.err, "11_container: no such image: good\n");
   // The built-in busybox was unpacked by `images`; no layered leftovers.
   for (const auto& n : StoreContents()) EXPECT_EQ(n, "images/busybox");
+}
+
+// Ctrl-C in the middle of unpacking a layer: exit 130, one line, nothing left. The
+// signal is sent when inotify reports the layer's temporary directory (no sleep): a
+// 32 MiB file (gzip'd to ~32 KiB) then still has most of its bytes to write.
+TEST_F(StoreTest, CliLoadInterruptedCleansUp) {
+  Oci o;
+  o.ref = "big";
+  const std::vector<Entry> zeros = {{"zeros", AE_IFREG, std::string(32 << 20, '\0')}};
+  o.diff_ids = {digest::Of(TarBytes(zeros))};
+  o.layers = {TarBytes(zeros, true)};
+  const std::string file = WriteOci(MakeTempDir("big") + "/big.tar", o);
+  ASSERT_EQ(mkdir((dir_ + "/layers").c_str(), 0755), 0);
+  UniqueFd in(inotify_init1(IN_CLOEXEC));
+  ASSERT_GE(inotify_add_watch(in.Get(), (dir_ + "/layers").c_str(), IN_CREATE), 0);
+  testutil::Background bg = testutil::Start({testutil::LabPath("11_container"), "load", file});
+  for (bool seen = false; !seen;) {
+    alignas(inotify_event) char buf[4096];
+    ssize_t n = read(in.Get(), buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(p);
+      if (ev->len > 0 && std::string(ev->name).rfind(".tmp-", 0) == 0) seen = true;
+      p += sizeof(inotify_event) + ev->len;
+    }
+  }
+  ASSERT_EQ(kill(bg.pid, SIGINT), 0);
+  testutil::RunResult r = bg.Finish();
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_EQ(testutil::Lines(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("interrupted by SIGINT: nothing was stored"), std::string::npos) << r.err;
+  EXPECT_EQ(StoreContents(), std::vector<std::string>{});
 }
 
 // `run` of a loaded image (the hook in container::Prepare): the root is an overlay of

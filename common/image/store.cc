@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -143,6 +145,36 @@ std::string NameFromRef(const std::string& ref) {
 
 std::string Json(const json& j) { return j.dump(2) + "\n"; }
 
+// Ctrl-C (or SIGTERM, SIGHUP) during a load becomes an error at the next chunk read,
+// so the normal error path removes what this load made: an interrupted load leaves
+// nothing, without waiting for the next one to clean up. (SIGKILL cannot be caught:
+// for it, LockStore's sweep of .tmp-* is the cleanup.)
+volatile sig_atomic_t g_signal = 0;
+void OnSignal(int sig) { g_signal = sig; }
+
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    g_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = OnSignal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, &old_[i]);
+  }
+  ~InterruptGuard() {
+    for (size_t i = 0; i < 3; ++i) sigaction(kSignals[i], &old_[i], nullptr);
+  }
+  static void ThrowIfInterrupted(const std::string& file) {
+    if (g_signal != 0)
+      throw ExitCodeError(128 + g_signal, "load \"" + file + "\": interrupted by SIG" +
+                                              sigabbrev_np(g_signal) + ": nothing was stored");
+  }
+
+ private:
+  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction old_[3];
+};
+
 }  // namespace
 
 std::string LayersDir() { return store::Base() + "/layers"; }
@@ -187,6 +219,7 @@ std::vector<StoredImage> Load(const std::string& file, const std::string& name) 
   }
 
   UniqueFd lock = LockStore();
+  InterruptGuard interrupt;
   for (const auto& n : names)
     if (IsDir(store::ImageDir(n)))
       throw UsageError("image \"" + n + "\" exists already (rmi " + n + " first)");
@@ -224,7 +257,14 @@ std::vector<StoredImage> Load(const std::string& file, const std::string& name) 
         narrate::Step("layer " + want.diff_id + " is in the store already: only checking " +
                       path);
       }
-      LayerStats s = UnpackLayer(source, path, dest);
+      ByteSource checked = [&](const void** buf, std::string* error) -> ssize_t {
+        if (g_signal != 0) {
+          *error = std::string("interrupted by SIG") + sigabbrev_np(g_signal);
+          return -1;
+        }
+        return source(buf, error);
+      };
+      LayerStats s = UnpackLayer(checked, path, dest);
       auto lies = [&](const std::string& what, const std::string& named, const std::string& got) {
         throw UsageError("load \"" + file + "\": layer \"" + path + "\": " + what +
                          " mismatch: the image names " + named + ", its bytes hash to " + got);
@@ -250,6 +290,7 @@ std::vector<StoredImage> Load(const std::string& file, const std::string& name) 
     });
 
     // 3. The image records, each renamed into place whole.
+    InterruptGuard::ThrowIfInterrupted(file);
     std::vector<StoredImage> out;
     std::vector<std::string> made;
     try {
@@ -284,6 +325,7 @@ std::vector<StoredImage> Load(const std::string& file, const std::string& name) 
   } catch (...) {
     if (!tmp.empty()) RemoveTree(tmp);
     for (const auto& d : created) RemoveTree(d);
+    InterruptGuard::ThrowIfInterrupted(file);  // the signal's code (130), not "error"
     throw;
   }
 }

@@ -14,8 +14,10 @@
 // upperdir. Removing an image removes the layers no other image names (a reference
 // count kept by scanning the image records, not a counter that a crash could skew).
 // Loading is atomic per layer and per image (a temporary directory renamed into
-// place), serialised by flock(2) on <store>/layers/.lock; whatever a killed load
-// left (.tmp-*) is removed by the next load or rmi under the same lock.
+// place), serialised by flock(2) on <store>/layers/.lock. Ctrl-C (SIGINT, SIGTERM,
+// SIGHUP) during a load turns into an error at the next chunk, so the load removes
+// what it made and exits 128+N; whatever a SIGKILLed load left (.tmp-*) is removed
+// by the next load or rmi under the same lock.
 // Read: overlayfs.rst ("Multiple lower layers", "whiteouts and opaque directories"),
 // flock(2), rename(2), containers-storage's overlay driver (layers/<id>/diff).
 //
