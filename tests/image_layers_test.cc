@@ -175,7 +175,10 @@ class StoreTest : public ::testing::Test {
     dir_ = MakeTempDir("images-store");
     setenv("NSLAB_IMAGE_DIR", dir_.c_str(), 1);
   }
-  void TearDown() override { unsetenv("NSLAB_IMAGE_DIR"); }
+  void TearDown() override {
+    unsetenv("NSLAB_IMAGE_DIR");
+    unsetenv("NSLAB_STATE_DIR");
+  }
 
   // What the store holds besides its skeleton (the two dirs and the lock file).
   std::vector<std::string> StoreContents() {
@@ -713,6 +716,10 @@ TEST_F(StoreTest, RunsALoadedImageFromItsLayers) {
   r = ctr({"run", "-d", "--net", "none", "app", "/bin/busybox", "sleep", "1000"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string id = TrimNewlines(r.out);
+  struct RemoveOnExit {  // an assertion failing below must not leave it running
+    std::string id;
+    ~RemoveOnExit() { testutil::RunLab("11_container", {"rm", "-f", id}); }
+  } remove_on_exit{id};
   std::string pid;
   for (const auto& line : testutil::Lines(ctr({"inspect", id}).out))
     if (line.rfind("init pid: ", 0) == 0) pid = line.substr(10);
@@ -728,7 +735,6 @@ TEST_F(StoreTest, RunsALoadedImageFromItsLayers) {
   EXPECT_EQ(ctr({"rm", "-f", id}).exit_code, 0);
   EXPECT_EQ(ctr({"rmi", "app", "base"}).exit_code, 0);
   EXPECT_EQ(StoreContents(), std::vector<std::string>{});
-  unsetenv("NSLAB_STATE_DIR");
 }
 
 }  // namespace
