@@ -22,6 +22,7 @@
 #include "common/cgroup.h"
 #include "common/console.h"
 #include "common/error.h"
+#include "common/image/store.h"  // images-helper hook (issue 17)
 #include "common/fd.h"
 #include "common/lab.h"
 #include "common/mount.h"
@@ -496,11 +497,24 @@ state::Record Prepare(const Spec& in) {
     r.rootfs = src.rootfs_dir;
   } else {
     r.image = store::NormalizeName(spec.image);
+    // BEGIN images-helper hook (issue 17): a loaded (layered) image runs from its layers,
+    // stacked as the overlay's lowerdirs (top first), with its Entrypoint + Cmd. Env,
+    // WorkingDir and User are the run-flags work (image::Resolve(...).config has them).
+    // Its command is not looked up here (the layers are not one tree until mounted):
+    // the init's execve reports 127 as for any image.
+    if (image::Exists(r.image)) {
+      image::Resolved img = image::Resolve(r.image);
+      r.rootfs = img.lowerdir;
+      std::vector<std::string> command = image::Command(img.config, in.command);
+      if (!command.empty()) spec.command = command;
+    } else {
+    // END images-helper hook
     r.rootfs = store::Rootfs(r.image);
     if (!rootfs::ContainsCommand(r.rootfs, spec.command[0]))
       throw ExitCodeError(process::kNotFound, "exec: \"" + spec.command[0] +
                                                   "\": executable file not found in " +
                                                   "the image " + r.image);
+    }  // images-helper hook
   }
   r.id = state::NewId();
   r.name = spec.name.empty() ? r.id : spec.name;

@@ -30,6 +30,7 @@
 #include "common/container.h"
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/image/store.h"  // images helper hook (issue 17): layered images
 #include "common/lab.h"
 #include "common/narrate.h"
 #include "common/ns.h"
@@ -289,6 +290,18 @@ int main(int argc, char** argv) {
 
   auto* images = app.add_subcommand("images", "List the images in the store");
 
+  // BEGIN images-helper hook (issue 17): layered images; to move into the CLI's command table.
+  std::string load_file, load_name;
+  auto* load = app.add_subcommand(
+      "load", "Load an OCI image layout or docker-save archive: layers by digest, shared");
+  load->add_option("file", load_file, "FILE.tar (an OCI layout tarred, or docker save)")->required();
+  load->add_option("name", load_name, "Image name (default: the archive's own)");
+  bool rmi_force = false;
+  auto* rmi = app.add_subcommand("rmi", "Remove images, and the layers no other image uses");
+  rmi->add_flag("-f,--force", rmi_force, "Even when a container record names the image");
+  rmi->add_option("images", ids, "Image names")->required();
+  // END images-helper hook
+
   // Docker's 125 for a bad flag.
   if (std::optional<int> code = lab::Parse(app, argc, argv, process::kSetupFailed)) return *code;
 
@@ -385,8 +398,32 @@ int main(int argc, char** argv) {
         rows.push_back(
             {{img.name, store::HumanSize(img.size), state::Ago(img.created), img.source}, false});
       std::cout << Plain(narrate::RenderTable({"IMAGE", "SIZE", "CREATED", "SOURCE"}, rows));
+      if (auto layered = image::List(); !layered.empty())  // images-helper hook (issue 17)
+        std::cout << "\n" << image::RenderList(layered);
       return 0;
     }
+    // BEGIN images-helper hook (issue 17)
+    if (*load) {
+      for (const auto& img : image::Load(lab::ResolvePath(load_file), load_name))
+        std::cout << "Loaded image: " << img.name << " (" << img.layers.size()
+                  << (img.layers.size() == 1 ? " layer, " : " layers, ")
+                  << store::HumanSize(img.size) << ")" << std::endl;
+      return 0;
+    }
+    if (*rmi) {
+      for (const auto& name : ids) {
+        std::vector<std::string> deleted;
+        if (!image::Exists(name))
+          store::Remove(name);  // an imported (flat) image
+        else
+          deleted = image::Remove(name, rmi_force);
+        std::cout << "Untagged: " << name << "\n";
+        for (const auto& layer : deleted) std::cout << "Deleted: " << layer << "\n";
+        std::cout << std::flush;
+      }
+      return 0;
+    }
+    // END images-helper hook
     return Demo(verbose);
   } catch (const ExitCodeError& e) {
     return ReportError(e);
