@@ -102,7 +102,16 @@ void JoinOne(const NsFile& f) {
   // nstype = the kind we expect: the kernel refuses (EINVAL) a file of another
   // kind, so a mix-up cannot put us somewhere unintended.
   narrate::Syscall("setns", f.path + ", " + process::CloneFlagsToString(flag));
-  Check(::setns(f.fd.Get(), flag), "setns", f.path);
+  if (::setns(f.fd.Get(), flag) < 0) {
+    const int err = errno;
+    // EPERM here is not "creating needs root": joining needs CAP_SYS_ADMIN both in
+    // the user namespace that owns the target and in our own (setns(2)).
+    throw SysError(err, "setns", f.path,
+                   err == EPERM ? "joining needs CAP_SYS_ADMIN in the user namespace that "
+                                  "owns it (and in ours): run as root on the host; see "
+                                  "docs/04a_setns.md#pitfalls"
+                                : HintFor("setns", err, f.path));
+  }
   // setns(CLONE_NEWNS) put our root and cwd at the namespace's root; say so.
   if (flag == CLONE_NEWNS) Check(chdir("/"), "chdir", "/");
 }

@@ -124,12 +124,12 @@ TEST(Lab04aTest, SigkillLeavesNoMountBehind) {
   EXPECT_FALSE(testutil::PathExists(RunDirOf(bg.pid)));
 }
 
-// nsenter mode: a sandbox of the lab itself is the target.
+// nsenter mode; util-linux's unshare makes the target (new UTS and mount namespaces).
 TEST(Lab04aTest, EntersTargetNamespaces) {
   if (!testutil::IsRoot()) GTEST_SKIP() << "needs root";
   const std::string name = testutil::UniqueName("tgt");
-  auto bg = testutil::Start(
-      {testutil::LabPath("04a_setns"), "--hostname", name, "--", "sleep", "1000"});
+  auto bg = testutil::Start({"unshare", "--fork", "--uts", "--mount", "sh", "-c",
+                             "hostname " + name + " && exec sleep 1000"});
   pid_t target = ChildRunning(bg.pid, "sleep");
   ASSERT_GT(target, 0);
   const std::string t = std::to_string(target);
