@@ -52,7 +52,8 @@ void WriteOffsets(const Offsets& off) {
   narrate::Syscall("write", "\"" + path + "\", \"monotonic " + std::to_string(off.monotonic) +
                                 " 0\\nboottime " + std::to_string(off.boottime) + " 0\\n\"");
   UniqueFd fd = Open(path, O_WRONLY);
-  // One write(2) holding both records: the kernel parses them together.
+  // One write(2) holding both records: the kernel checks them all, then applies them
+  // together (or none, with the first error).
   const ssize_t n = write(fd.Get(), text.data(), text.size());
   if (n < 0) {
     const int err = errno;
