@@ -39,6 +39,19 @@ TEST(PropagationTest, WhichWayEventsGo) {
   EXPECT_FALSE(propagation::InsideMountsReachHost(Mode::kUnbindable));
 }
 
+TEST(PropagationTest, VolumeIsANewPeerGroup) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  const std::string d = testutil::MakeTempDir("propvol");
+  testutil::ChildResult r = testutil::RunInChild([&]() -> std::string {
+    Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS");
+    Check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "mount", "/");
+    propagation::MakeVolumeFromParent(d + "/vol", "");
+    return mount::Propagation(d + "/vol");
+  });
+  EXPECT_EQ(r.out.rfind("shared:", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.find("master:"), std::string::npos) << r.out;
+}
+
 // For each mode: a shared volume, its bind with that mode, a mount under each.
 TEST(PropagationTest, BindOfASharedVolumeFollowsItsMode) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
