@@ -379,7 +379,8 @@ const Hierarchy* Layout::For(std::string_view controller) const {
   return nullptr;
 }
 
-Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgroup) {
+Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgroup,
+              bool as_root) {
   // /proc/self/cgroup: "hierarchy-ID:controller-list:cgroup-path" per line. A v1
   // hierarchy has a nonzero ID and its controllers; the v2 line is "0::/path".
   struct V1Line {
@@ -458,7 +459,7 @@ Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgr
       }
       h->controllers.push_back(c);
       on_v1.push_back(c);
-    } else if (Contains(v2_offers, c) || (geteuid() == 0 && Contains(root_offers, c))) {
+    } else if (Contains(v2_offers, c) || (as_root && Contains(root_offers, c))) {
       // Offered to our cgroup, or (root) offered by the kernel and not yet enabled
       // on the way down to us: Create enables it, parent by parent.
       Hierarchy* h = nullptr;

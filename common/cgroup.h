@@ -141,8 +141,11 @@ std::vector<std::string> DropUnavailableDefaults(Limits& limits, const Layout& l
 // whose usable controllers are listed in the caller's cgroup.controllers. Throws
 // SysError when proc_self_cgroup cannot be read. Both paths are parameters so that
 // tests can point them at fake trees (tests/data/cgroup/).
+// As root (`as_root`), a controller the kernel offers at the top but nobody enabled
+// down to our cgroup counts as usable (Hierarchy::enable_down).
 Layout Detect(const std::string& sys_fs_cgroup = "/sys/fs/cgroup",
-              const std::string& proc_self_cgroup = "/proc/self/cgroup");
+              const std::string& proc_self_cgroup = "/proc/self/cgroup",
+              bool as_root = geteuid() == 0);
 
 // ---- A cgroup of our own: Create and ScopedCgroup ---------------------------------
 

@@ -93,7 +93,7 @@ std::string Plan::Describe() const {
 Plan MakePlan(Manager wanted, const std::string& name, Limits limits, const Host& host) {
   Plan plan;
   plan.name = name;
-  plan.layout = Detect(host.sys_fs_cgroup, host.proc_self_cgroup);
+  plan.layout = Detect(host.sys_fs_cgroup, host.proc_self_cgroup, host.as_root);
   const Layout& layout = plan.layout;
   const bool systemd_runs = systemd::Running(host.run_systemd_system);
   // Pure v2: the cgroup2 tree is /sys/fs/cgroup itself and carries every controller
