@@ -921,8 +921,14 @@ ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits&
     MakeCgroupDir(parent, dir);
     cg.nodes_.push_back({h.version, dir, h.controllers});
   }
+  bool all_nested = true;
   for (const auto& w : wheres)
-    if (cg.where_.find(w) == std::string::npos) cg.where_ += (cg.where_.empty() ? "" : "; ") + w;
+    if (w.rfind("beneath our own cgroup", 0) != 0) all_nested = false;
+  if (all_nested && wheres.size() > 1) {
+    cg.where_ = "beneath our own cgroup in each hierarchy (the paths in /proc/self/cgroup)";
+  } else {
+    for (const auto& w : wheres) cg.where_ += (cg.where_.empty() ? "" : "; ") + w;
+  }
 
   // The limits, each in the file of the version that carries its controller.
   // BEGIN SOLUTION 10: write each limit in its controller's file (v2 or v1 names)
