@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
     placement = cgroup::Place(plan, child.pid());
     // END SOLUTION 10
     narrate::Step("cgroup " + placement.Describe());
-    narrate::Step("wrote " + std::to_string(child.pid()) + " to cgroup.procs; /proc/" +
+    narrate::Step("child " + std::to_string(child.pid()) + " is in its cgroup; /proc/" +
                   std::to_string(child.pid()) + "/cgroup (the host's view) reads:");
     narrate::Block(TrimNewlines(ReadFile("/proc/" + std::to_string(child.pid()) + "/cgroup")));
     narrate::Table(ns::TableHeader({"host", "child"}),

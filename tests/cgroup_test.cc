@@ -942,20 +942,24 @@ TEST(SystemdScopeTest, PropertiesAskForADelegatedScopeWithTheLimits) {
             (std::vector<std::string>{
                 "Description=nslab sandbox nslab-test", "Slice=nslab.slice", "Delegate=yes",
                 "PIDs=4242", "DefaultDependencies=no", "CollectMode=inactive-or-failed",
-                "MemoryMax=33554432", "MemorySwapMax=0", "TasksMax=8",
+                "OOMPolicy=continue", "MemoryMax=33554432", "MemorySwapMax=0", "TasksMax=8",
                 "CPUQuotaPerSecUSec=500000", "CPUQuotaPeriodUSec=100000"}));
   // The D-Bus types systemd expects: b for Delegate, au for PIDs, t for the limits.
   EXPECT_EQ(props[2].type, 'b');
   EXPECT_EQ(props[3].type, 'u');
   EXPECT_EQ(props[3].au, std::vector<uint32_t>{4242});
-  for (size_t i = 6; i < props.size(); ++i) EXPECT_EQ(props[i].type, 't') << props[i].name;
-  // No limit: no resource property, the rest unchanged.
+  for (size_t i = 7; i < props.size(); ++i) EXPECT_EQ(props[i].type, 't') << props[i].name;
+  // No limit: no resource property, the rest unchanged; an older systemd's list
+  // lacks OOMPolicy.
   spec.limits = Limits{};
+  EXPECT_EQ(systemd::ScopeProperties(spec).size(), 7u);
+  spec.oom_policy_continue = false;
   EXPECT_EQ(systemd::ScopeProperties(spec).size(), 6u);
+  spec.oom_policy_continue = true;
   // A tiny quota is systemd's CPUQuota=1%.
   spec.limits.cpus = 0.01;
   EXPECT_EQ(systemd::ScopeProperties(spec).back().Describe(), "CPUQuotaPeriodUSec=100000");
-  EXPECT_EQ(systemd::ScopeProperties(spec)[6].Describe(), "CPUQuotaPerSecUSec=10000");
+  EXPECT_EQ(systemd::ScopeProperties(spec)[7].Describe(), "CPUQuotaPerSecUSec=10000");
 }
 
 TEST(SystemdScopeTest, UnitNamesAreChecked) {

@@ -330,6 +330,7 @@ std::vector<Property> ScopeProperties(const ScopeSpec& spec) {
   // Also a scope that failed (its init OOM-killed) is unloaded at once, so
   // nothing stays in `systemctl list-units 'nslab-*'`.
   out.push_back(str("CollectMode", "inactive-or-failed"));
+  if (spec.oom_policy_continue) out.push_back(str("OOMPolicy", "continue"));
   if (spec.limits.memory_bytes) {
     out.push_back(u64("MemoryMax", static_cast<uint64_t>(*spec.limits.memory_bytes)));
     out.push_back(u64("MemorySwapMax", 0));  // OOM-kill, do not swap the sandbox out
@@ -350,7 +351,9 @@ std::string BusName(Bus bus) { return bus == Bus::kSystem ? "system bus" : "user
 
 Bus BusForCaller() { return geteuid() == 0 ? Bus::kSystem : Bus::kUser; }
 
-void StartScope(Bus which, const ScopeSpec& spec) {
+namespace {
+
+void StartScopeOnce(Bus which, const ScopeSpec& spec) {
   const Api& a = Need();
   BusPtr bus = Connect(which);
   JobWatch watch;
@@ -396,6 +399,21 @@ void StartScope(Bus which, const ScopeSpec& spec) {
   if (result != "done")
     throw SysError(EIO, "StartTransientUnit", spec.unit,
                    "systemd's job ended \"" + result + "\" (see `journalctl -u " + spec.unit + "`)");
+}
+
+}  // namespace
+
+void StartScope(Bus which, const ScopeSpec& spec) {
+  try {
+    StartScopeOnce(which, spec);
+  } catch (const SysError& e) {
+    // systemd before 253: "Cannot set property OOMPolicy, or unknown property."
+    if (!spec.oom_policy_continue || e.hint().find("OOMPolicy") == std::string::npos) throw;
+    narrate::Step("this systemd knows no OOMPolicy for scopes (before 253): asking without it");
+    ScopeSpec older = spec;
+    older.oom_policy_continue = false;
+    StartScopeOnce(which, older);
+  }
 }
 
 void StopUnitIfLoaded(Bus which, const std::string& unit) {

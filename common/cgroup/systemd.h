@@ -69,11 +69,16 @@ struct ScopeSpec {
   std::string description;  // shown by systemctl status
   pid_t pid = 0;            // the process the scope is made of (the sandbox's init)
   Limits limits;
+  // OOMPolicy=continue: an OOM kill inside (the demo's hog) must not make systemd
+  // stop the whole scope, as DefaultOOMPolicy=stop does for scopes since systemd
+  // 253. Older systemd refuses the property; StartScope then asks again without it.
+  bool oom_policy_continue = true;
 };
 
 // The properties of the scope, in the order they are sent: Description, Slice,
 // Delegate=yes, PIDs, DefaultDependencies=no (no ordering against shutdown
-// targets), CollectMode=inactive-or-failed, then each limit as the unit property
+// targets), CollectMode=inactive-or-failed, OOMPolicy=continue (when asked), then
+// each limit as the unit property
 // systemd turns into the cgroup file: MemoryMax (+ MemorySwapMax=0), TasksMax,
 // CPUQuotaPerSecUSec (+ CPUQuotaPeriodUSec=100ms, our CFS period).
 std::vector<Property> ScopeProperties(const ScopeSpec& spec);
