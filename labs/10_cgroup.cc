@@ -194,7 +194,7 @@ int main(int argc, char** argv) {
     //     now on is counted and limited. Only after go does it unshare its cgroup
     //     namespace, whose root is the cgroup it is in at that moment.
     // BEGIN SOLUTION 10: the sandbox's cgroup, with the waiting child in it
-    placement = cgroup::Place(plan, child.pid());
+    placement = cgroup::Place(plan, child.pid(), /*hold_scope=*/true);  // counters after the end
     // END SOLUTION 10
     narrate::Step("cgroup " + placement.Describe());
     narrate::Step("child " + std::to_string(child.pid()) + " is in its cgroup; /proc/" +

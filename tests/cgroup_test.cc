@@ -1319,7 +1319,7 @@ TEST(CgroupRealTest, PlaceWithTheAutoManagerAndRemoveIt) {
   ASSERT_GT(child.pid, 0);
   std::vector<std::string> dirs;
   {
-    Placement p = Place(plan, child.pid);
+    Placement p = Place(plan, child.pid, /*hold_scope=*/true);
     dirs = p.Dirs();
     ASSERT_FALSE(dirs.empty());
     const std::string seen = ReadText("/proc/" + std::to_string(child.pid) + "/cgroup");
@@ -1331,8 +1331,12 @@ TEST(CgroupRealTest, PlaceWithTheAutoManagerAndRemoveIt) {
     }
     EXPECT_NE(p.Describe().find(ManagerName(plan.manager) + ": "), std::string::npos)
         << p.Describe();
-  }  // kills the child, removes the cgroup or stops the scope
-  EXPECT_EQ(child.Wait(), 128 + SIGKILL);
+    // The sandbox ends; its cgroup (systemd: the held scope) stays until we are done
+    // reading it.
+    kill(child.pid, SIGKILL);
+    EXPECT_EQ(child.Wait(), 128 + SIGKILL);
+    for (const auto& d : dirs) EXPECT_TRUE(IsDir(d)) << d;
+  }  // kills what is left, removes the cgroup or stops the scope
   for (const auto& d : dirs) EXPECT_FALSE(IsDir(d)) << d;
 }
 

@@ -1,6 +1,9 @@
 #include "common/cgroup/placement.h"
 
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -170,6 +173,7 @@ Plan MakePlan(Manager wanted, const std::string& name, Limits limits, const Host
 
 Placement::Placement(Placement&& o) noexcept
     : manager_(o.manager_),
+      keeper_(std::exchange(o.keeper_, -1)),
       bus_(o.bus_),
       unit_(std::exchange(o.unit_, {})),
       why_(std::move(o.why_)),
@@ -179,6 +183,7 @@ Placement& Placement::operator=(Placement&& o) noexcept {
   if (this != &o) {
     Placement previous(std::move(*this));  // its destructor ends our old one
     manager_ = o.manager_;
+    keeper_ = std::exchange(o.keeper_, -1);
     bus_ = o.bus_;
     unit_ = std::exchange(o.unit_, {});
     why_ = std::move(o.why_);
@@ -211,9 +216,19 @@ std::string Placement::Describe() const {
   return "cgroupfs: " + dirs + ": " + cgroup_.where() + " (" + why_ + ")";
 }
 
+void Placement::EndKeeper() {
+  if (keeper_ <= 0) return;
+  kill(keeper_, SIGKILL);
+  while (waitpid(keeper_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  keeper_ = -1;
+}
+
 void Placement::Destroy() {
   // The processes first (cgroup.kill), in both cases; then the directories, or the
-  // scope: systemd removes its cgroup when the unit stops.
+  // scope: systemd removes its cgroup when the unit stops. Our keeper is reaped
+  // first, so that no zombie of ours is left to wait for.
+  EndKeeper();
   std::exception_ptr first;
   try {
     cgroup_.Destroy();
@@ -232,11 +247,12 @@ void Placement::Destroy() {
 }
 
 std::vector<std::string> Placement::Release() {
+  EndKeeper();  // the scope lives on with its container alone
   unit_.clear();
   return cgroup_.Release();
 }
 
-Placement Place(const Plan& plan, pid_t pid) {
+Placement Place(const Plan& plan, pid_t pid, bool hold_scope) {
   Placement p;
   p.manager_ = plan.manager;
   p.why_ = plan.why;
@@ -253,6 +269,18 @@ Placement Place(const Plan& plan, pid_t pid) {
   spec.pid = pid;
   spec.limits = plan.limits;
   p.bus_ = plan.bus;
+  if (hold_scope) {
+    const pid_t parent = getpid();
+    pid_t keeper = Check(fork(), "fork", "scope keeper");
+    if (keeper == 0) {
+      // Only async-signal-safe calls here: the parent may have threads.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(0);
+      for (;;) pause();
+    }
+    p.keeper_ = keeper;  // from here ~Placement kills and reaps it
+    spec.keeper = keeper;
+  }
   systemd::StartScope(plan.bus, spec);
   p.unit_ = plan.unit;  // from here ~Placement stops it
   const std::string dir = plan.layout.v2_mount + V2PathOf(pid);

@@ -102,8 +102,10 @@ class Placement {
   std::vector<std::string> Release();
 
  private:
-  friend Placement Place(const Plan& plan, pid_t pid);
+  friend Placement Place(const Plan& plan, pid_t pid, bool hold_scope);
+  void EndKeeper();
   Manager manager_ = Manager::kCgroupfs;
+  pid_t keeper_ = -1;  // systemd with hold_scope: our child that keeps the scope alive
   systemd::Bus bus_ = systemd::Bus::kSystem;
   std::string unit_;
   std::string why_;
@@ -115,7 +117,12 @@ class Placement {
 // PIDs=[pid] and the limits as unit properties, waits for the job, then checks that
 // the delegated cgroup carries each limit. Throws before returning on any failure,
 // having undone what it did.
-Placement Place(const Plan& plan, pid_t pid);
+// systemd ends a scope, and removes its cgroup with every counter in it, the moment
+// its last process exits. `hold_scope` (lab 10, which reads the counters after the
+// sandbox ended) adds a sleeping child of ours to the scope, killed by Destroy; it
+// counts as one task against --pids. Call it from the thread that keeps running
+// (the keeper dies with the thread that forked it: PR_SET_PDEATHSIG).
+Placement Place(const Plan& plan, pid_t pid, bool hold_scope = false);
 
 }  // namespace nslab::cgroup
 

@@ -324,6 +324,7 @@ std::vector<Property> ScopeProperties(const ScopeSpec& spec) {
   pids.name = "PIDs";
   pids.type = 'u';
   pids.au = {static_cast<uint32_t>(spec.pid)};
+  if (spec.keeper > 0) pids.au.push_back(static_cast<uint32_t>(spec.keeper));
   out.push_back(pids);
   // A scope of ours is no part of boot or shutdown ordering.
   out.push_back(boolean("DefaultDependencies", false));

@@ -68,6 +68,7 @@ struct ScopeSpec {
   std::string slice = kSlice;
   std::string description;  // shown by systemctl status
   pid_t pid = 0;            // the process the scope is made of (the sandbox's init)
+  pid_t keeper = 0;         // a second one, if any (Place's hold_scope)
   Limits limits;
   // OOMPolicy=continue: an OOM kill inside (the demo's hog) must not make systemd
   // stop the whole scope, as DefaultOOMPolicy=stop does for scopes since systemd
