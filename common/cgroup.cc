@@ -293,6 +293,36 @@ int64_t CpuQuotaUsec(double cpus) {
   return std::max<int64_t>(1000, std::llround(cpus * kCpuPeriodUsec));
 }
 
+void SetDefaults(Limits& limits, int64_t memory_bytes, int64_t pids, double cpus) {
+  if (!limits.memory_bytes) {
+    limits.memory_bytes = memory_bytes;
+    limits.memory_is_default = true;
+  }
+  if (!limits.pids) {
+    limits.pids = pids;
+    limits.pids_is_default = true;
+  }
+  if (!limits.cpus) {
+    limits.cpus = cpus;
+    limits.cpus_is_default = true;
+  }
+}
+
+std::vector<std::string> DropUnavailableDefaults(Limits& limits, const Layout& layout) {
+  std::vector<std::string> notes;
+  auto drop = [&](const char* controller, bool is_default, auto& field, const char* flag) {
+    if (!field || !is_default || layout.For(controller) != nullptr) return;
+    field.reset();
+    notes.push_back(std::string("no ") + controller + " limit: the " + controller +
+                    " controller is not available here, so the default is skipped (" + flag +
+                    " would be refused)");
+  };
+  drop("memory", limits.memory_is_default, limits.memory_bytes, "--memory");
+  drop("pids", limits.pids_is_default, limits.pids, "--pids");
+  drop("cpu", limits.cpus_is_default, limits.cpus, "--cpus");
+  return notes;
+}
+
 void AddLimitFlags(CLI::App& app, Limits& limits) {
   // Each value is parsed strictly as the command line is read, so that a bad value
   // stops the lab before any namespace or cgroup exists. CLI11's Throw policy makes
@@ -349,7 +379,8 @@ const Hierarchy* Layout::For(std::string_view controller) const {
   return nullptr;
 }
 
-Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgroup) {
+Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgroup,
+              bool as_root) {
   // /proc/self/cgroup: "hierarchy-ID:controller-list:cgroup-path" per line. A v1
   // hierarchy has a nonzero ID and its controllers; the v2 line is "0::/path".
   struct V1Line {
@@ -382,10 +413,17 @@ Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgr
     }
   }
   std::vector<std::string> v2_offers;  // what our v2 cgroup may hand to its children
+  std::vector<std::string> root_offers;  // what the kernel offers at the top
   if (!layout.v2_mount.empty() && v2_path) {
     std::string f = Join(Join(layout.v2_mount, *v2_path), "cgroup.controllers");
     if (Exists(f)) v2_offers = FirstLineWords(ReadFile(f));
+    // Only the real root of the hierarchy lacks cgroup.type (cgroup-v2.rst); the
+    // root of a cgroup namespace, or a container's mount, has one.
+    layout.v2_real_root = !Exists(Join(layout.v2_mount, "cgroup.type"));
+    if (layout.v2_real_root)
+      root_offers = FirstLineWords(ReadIfExists(Join(layout.v2_mount, "cgroup.controllers")));
   }
+  std::vector<std::string> enabled_down;  // for the reason
 
   std::vector<std::string> on_v1, on_v2, unmounted;
   std::vector<std::string> v1_mounts;
@@ -414,23 +452,29 @@ Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgr
       for (size_t i = 0; i < layout.hierarchies.size(); ++i)
         if (hierarchy_line[i] == bound) h = &layout.hierarchies[i];
       if (h == nullptr) {
-        layout.hierarchies.push_back({1, mount, bound->path, {}});
+        layout.hierarchies.push_back({1, mount, bound->path, {}, joined, {}});
         hierarchy_line.push_back(bound);
         h = &layout.hierarchies.back();
         v1_mounts.push_back(mount);
       }
       h->controllers.push_back(c);
       on_v1.push_back(c);
-    } else if (Contains(v2_offers, c)) {
+    } else if (Contains(v2_offers, c) || (as_root && Contains(root_offers, c))) {
+      // Offered to our cgroup, or (root) offered by the kernel and not yet enabled
+      // on the way down to us: Create enables it, parent by parent.
       Hierarchy* h = nullptr;
       for (auto& x : layout.hierarchies)
         if (x.version == 2) h = &x;
       if (h == nullptr) {
-        layout.hierarchies.push_back({2, layout.v2_mount, *v2_path, {}});
+        layout.hierarchies.push_back({2, layout.v2_mount, *v2_path, {}, "", {}});
         hierarchy_line.push_back(nullptr);
         h = &layout.hierarchies.back();
       }
       h->controllers.push_back(c);
+      if (!Contains(v2_offers, c)) {
+        h->enable_down.push_back(c);
+        enabled_down.push_back(c);
+      }
       on_v2.push_back(c);
     } else {
       layout.missing.push_back(c);
@@ -448,6 +492,10 @@ Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgr
     parts.push_back(ListText(on_v2) + (on_v2.size() == 1 ? " is" : " are") +
                     " offered by the cgroup v2 tree at " + layout.v2_mount +
                     " (listed in " + Join(h->OwnDir(), "cgroup.controllers") + ")");
+    if (!enabled_down.empty())
+      parts.push_back(ListText(enabled_down) + " (offered by the kernel in " +
+                      Join(layout.v2_mount, "cgroup.controllers") +
+                      " but not enabled down to our cgroup) will be enabled on the way down");
   }
   if (!on_v1.empty()) {
     std::string mounts;
@@ -488,18 +536,26 @@ Layout Detect(const std::string& sys_fs_cgroup, const std::string& proc_self_cgr
 ScopedCgroup::ScopedCgroup(ScopedCgroup&& other) noexcept
     : name_(std::move(other.name_)),
       nodes_(std::exchange(other.nodes_, {})),
+      remove_dirs_(other.remove_dirs_),
+      enabled_(std::exchange(other.enabled_, {})),
       v2_parent_(std::exchange(other.v2_parent_, {})),
-      v2_enabled_(std::exchange(other.v2_enabled_, {})),
-      lab_leaf_(std::exchange(other.lab_leaf_, {})) {}
+      lab_leaf_(std::exchange(other.lab_leaf_, {})),
+      made_parents_(std::exchange(other.made_parents_, {})),
+      where_(std::move(other.where_)),
+      top_level_(other.top_level_) {}
 
 ScopedCgroup& ScopedCgroup::operator=(ScopedCgroup&& other) noexcept {
   if (this != &other) {
     ScopedCgroup previous(std::move(*this));  // its destructor removes our old cgroup
     name_ = std::move(other.name_);
     nodes_ = std::exchange(other.nodes_, {});
+    remove_dirs_ = other.remove_dirs_;
+    enabled_ = std::exchange(other.enabled_, {});
     v2_parent_ = std::exchange(other.v2_parent_, {});
-    v2_enabled_ = std::exchange(other.v2_enabled_, {});
     lab_leaf_ = std::exchange(other.lab_leaf_, {});
+    made_parents_ = std::exchange(other.made_parents_, {});
+    where_ = std::move(other.where_);
+    top_level_ = other.top_level_;
   }
   return *this;
 }
@@ -598,7 +654,7 @@ CpuCounters ScopedCgroup::Cpu() const {
 }
 
 void ScopedCgroup::Destroy() {
-  if (nodes_.empty() && lab_leaf_.empty() && v2_enabled_.empty()) return;
+  if (nodes_.empty() && lab_leaf_.empty() && enabled_.empty() && made_parents_.empty()) return;
   std::optional<SysError> first_error;
   auto keep = [&](const SysError& e) {
     if (!first_error) first_error = e;
@@ -660,7 +716,7 @@ void ScopedCgroup::Destroy() {
 
   // 2. Remove the directories. Only empty cgroups can be removed; rmdir ignores the
   //    control files in them (they are not real files).
-  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+  for (auto it = nodes_.rbegin(); remove_dirs_ && it != nodes_.rend(); ++it) {
     try {
       RemoveDir(it->dir);
     } catch (const SysError& e) {
@@ -669,17 +725,27 @@ void ScopedCgroup::Destroy() {
   }
   nodes_.clear();
 
-  // 3. v2 only: undo what Create did to our own cgroup to make room (see Create).
-  if (!v2_enabled_.empty()) {
-    for (const auto& c : v2_enabled_) {
-      try {
-        WriteControl(Join(v2_parent_, "cgroup.subtree_control"), "-" + c);
-      } catch (const SysError& e) {
-        keep(e);  // another child cgroup uses it: leave it on
-      }
-    }
-    v2_enabled_.clear();
+  // 3. v2 only: undo what Create did to make room (see Create), deepest first. A
+  //    controller another cgroup still uses below cannot be disabled (EBUSY), and a
+  //    parent at the top that another run still uses cannot be removed: both are
+  //    theirs now, and they stay.
+  for (auto it = made_parents_.rbegin(); it != made_parents_.rend(); ++it) {
+    if (Fake().before_rmdir) Fake().before_rmdir(*it);
+    narrate::Syscall("rmdir", "\"" + *it + "\"");
+    if (rmdir(it->c_str()) < 0 && errno != EBUSY && errno != ENOTEMPTY && errno != ENOENT)
+      keep(SysError(errno, "rmdir", *it));
   }
+  made_parents_.clear();
+  for (auto it = enabled_.rbegin(); it != enabled_.rend(); ++it) {
+    const std::string file = Join(it->first, "cgroup.subtree_control");
+    if (!Exists(file)) continue;  // in a parent removed above
+    try {
+      WriteControl(file, "-" + it->second);
+    } catch (const SysError& e) {
+      if (e.err() != EBUSY) keep(e);
+    }
+  }
+  enabled_.clear();
   if (!lab_leaf_.empty()) {
     try {
       WriteControl(Join(v2_parent_, "cgroup.procs"), std::to_string(getpid()));
@@ -696,9 +762,20 @@ std::vector<std::string> ScopedCgroup::Release() {
   std::vector<std::string> dirs;
   for (const auto& n : nodes_) dirs.push_back(n.dir);
   nodes_.clear();
-  v2_enabled_.clear();
+  enabled_.clear();
   lab_leaf_.clear();
+  made_parents_.clear();
   return dirs;
+}
+
+ScopedCgroup ScopedCgroup::Adopt(const std::string& name, Node node, bool remove_dir,
+                                 std::string where) {
+  ScopedCgroup cg;
+  cg.name_ = name;
+  cg.nodes_.push_back(std::move(node));
+  cg.remove_dirs_ = remove_dir;
+  cg.where_ = std::move(where);
+  return cg;
 }
 
 // ---- Create -----------------------------------------------------------------------------
@@ -717,7 +794,8 @@ void MakeCgroupDir(const std::string& parent, const std::string& dir) {
 
 }  // namespace
 
-ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits& limits) {
+ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits& limits,
+                    const CreateOptions& options) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
     throw UsageError("invalid cgroup name \"" + name + "\": one path component expected");
   // Refuse a limit we cannot enforce before anything exists.
@@ -737,8 +815,27 @@ ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits&
 
   ScopedCgroup cg;  // if anything below throws, its destructor removes what exists
   cg.name_ = name;
+  // "+memory" into dir's cgroup.subtree_control for each controller not there yet,
+  // remembered so that Destroy can undo it.
+  auto enable = [&cg](const std::string& dir, const std::vector<std::string>& controllers) {
+    const std::string file = Join(dir, "cgroup.subtree_control");
+    std::vector<std::string> on = FirstLineWords(ReadIfExists(file));
+    for (const auto& c : controllers) {
+      if (Contains(on, c)) continue;
+      WriteControl(file, "+" + c);
+      cg.enabled_.emplace_back(dir, c);
+    }
+  };
+  // The processes in a v2 cgroup; none for the real root, which the "no internal
+  // processes" rule exempts (it is the one without a cgroup.type file).
+  auto processes = [](const std::string& dir) {
+    return Exists(Join(dir, "cgroup.type")) ? ReadPids(Join(dir, "cgroup.procs"))
+                                            : std::vector<pid_t>();
+  };
+  std::vector<std::string> wheres;
   for (const Hierarchy& h : layout.hierarchies) {
     const std::string own = h.OwnDir();
+    std::string parent = own;
     if (h.version == 2) {
       // cgroup v2: a child cgroup gets a controller's files (memory.max...) only when
       // its parent lists the controller in cgroup.subtree_control. And a non-root
@@ -746,40 +843,91 @@ ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits&
       // process" rule). If our cgroup holds nothing but this lab (as in a fresh
       // `systemd-run --scope -p Delegate=yes`), we step aside into a leaf of our own
       // first — still beneath our cgroup — and undo all of it on Destroy.
-      std::vector<std::string> enabled =
+      std::vector<std::string> on =
           FirstLineWords(ReadIfExists(Join(own, "cgroup.subtree_control")));
       std::vector<std::string> needed;
       for (const auto& c : h.controllers)
-        if (!Contains(enabled, c)) needed.push_back(c);
-      if (!needed.empty()) {
-        // The real root cgroup is exempt from the rule; it is the one without a
-        // cgroup.type file (a cgroup namespace's "/" is not the real root).
-        const bool real_root = !Exists(Join(own, "cgroup.type"));
-        std::vector<pid_t> inside;
-        if (!real_root) inside = ReadPids(Join(own, "cgroup.procs"));
-        if (!inside.empty()) {
-          if (inside.size() != 1 || inside[0] != getpid())
-            throw SysError(EBUSY, "write", Join(own, "cgroup.subtree_control"),
-                           "cgroup v2 lets a cgroup enable controllers for its children "
-                           "only while it holds no process, and " + own + " holds " +
-                           std::to_string(inside.size()) +
-                           " (your shell among them): start the lab alone in a delegated "
-                           "cgroup, e.g. `systemd-run --scope -p Delegate=yes 10_cgroup`");
+        if (!Contains(on, c)) needed.push_back(c);
+      std::vector<pid_t> inside;
+      if (!needed.empty()) inside = processes(own);
+      const bool alone = inside.size() == 1 && inside[0] == getpid();
+      bool nested = inside.empty() || alone;
+      std::string busy = own + " holds " + std::to_string(inside.size()) +
+                         " processes (your shell among them)";
+      // A controller the kernel offers but that nobody enabled down to our cgroup
+      // (systemd enables only what its units ask for): root enables it in each
+      // ancestor, top first. A populated ancestor refuses (EBUSY) as ours would.
+      if (nested && !h.enable_down.empty()) {
+        std::vector<std::string> parts = Split(h.own, '/');
+        std::string dir = h.mount;
+        try {
+          for (size_t i = 0; i < parts.size(); ++i) {
+            if (!processes(dir).empty())
+              throw SysError(EBUSY, "write", Join(dir, "cgroup.subtree_control"));
+            enable(dir, h.enable_down);
+            dir = Join(dir, parts[i]);
+          }
+        } catch (const SysError& e) {
+          if (e.err() != EBUSY) throw;
+          nested = false;
+          busy = dir + " (above our cgroup) holds processes";
+        }
+      }
+      if (nested) {
+        if (alone) {
           cg.v2_parent_ = own;
           cg.lab_leaf_ = Join(own, name + "-lab");
           MakeCgroupDir(own, cg.lab_leaf_);
           WriteControl(Join(cg.lab_leaf_, "cgroup.procs"), std::to_string(getpid()));
         }
-        cg.v2_parent_ = own;
-        for (const auto& c : needed) {
-          WriteControl(Join(own, "cgroup.subtree_control"), "+" + c);
-          cg.v2_enabled_.push_back(c);
+        enable(own, needed);
+        wheres.push_back("beneath our own cgroup " + own);
+      } else if (options.allow_top_level && options.as_root && layout.v2_real_root &&
+                 own != Join(h.mount, "")) {
+        // Our cgroup cannot have children with controllers. As root we may use the
+        // top of the hierarchy, as runc's cgroupfs driver and Docker (/docker/<id>)
+        // do: <mount>/nslab/<name>, enabling the controllers on the way down (the
+        // real root is exempt from the rule, and nslab/ holds no process).
+        const std::string top = Join(h.mount, options.top);
+        enable(h.mount, h.controllers);
+        narrate::Syscall("mkdir", "\"" + top + "\", 0755");
+        if (mkdir(top.c_str(), 0755) == 0) {
+          if (Fake().after_mkdir) Fake().after_mkdir(top);
+        } else if (errno != EEXIST) {
+          int err = errno;
+          throw SysError(err, "mkdir", top, HintForMkdir(err, h.mount));
         }
+        cg.made_parents_.push_back(top);  // removed on Destroy unless another run is in it
+        enable(top, h.controllers);
+        parent = top;
+        cg.top_level_ = true;
+        wheres.push_back("at the top of the hierarchy, " + top + ": " + busy +
+                         ", and cgroup v2 lets a cgroup enable controllers for its children "
+                         "only while it holds no process");
+      } else {
+        throw SysError(EBUSY, "write", Join(own, "cgroup.subtree_control"),
+                       "cgroup v2 lets a cgroup enable controllers for its children only "
+                       "while it holds no process, and " + busy +
+                       (options.as_root ? std::string()
+                                        : ": as root nslab would use a cgroup at the top") +
+                       "; on a systemd host use --cgroup-manager systemd (the default "
+                       "there), or start the lab alone in a delegated cgroup, e.g. "
+                       "`systemd-run --scope -p Delegate=yes 10_cgroup`");
       }
+    } else {
+      wheres.push_back("beneath our own cgroup " + own);
     }
-    std::string dir = Join(own, name);
-    MakeCgroupDir(own, dir);
+    std::string dir = Join(parent, name);
+    MakeCgroupDir(parent, dir);
     cg.nodes_.push_back({h.version, dir, h.controllers});
+  }
+  bool all_nested = true;
+  for (const auto& w : wheres)
+    if (w.rfind("beneath our own cgroup", 0) != 0) all_nested = false;
+  if (all_nested && wheres.size() > 1) {
+    cg.where_ = "beneath our own cgroup in each hierarchy (the paths in /proc/self/cgroup)";
+  } else {
+    for (const auto& w : wheres) cg.where_ += (cg.where_.empty() ? "" : "; ") + w;
   }
 
   // The limits, each in the file of the version that carries its controller.
@@ -820,8 +968,13 @@ ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits&
 
 std::vector<std::string> RemoveStale(const Layout& layout, std::string_view prefix) {
   std::vector<std::string> removed;
+  std::vector<std::pair<int, std::string>> places;  // (version, directory)
   for (const Hierarchy& h : layout.hierarchies) {
-    const std::string own = h.OwnDir();
+    places.emplace_back(h.version, h.OwnDir());
+    if (h.version == 2 && layout.v2_real_root)
+      places.emplace_back(h.version, Join(h.mount, CreateOptions().top));
+  }
+  for (const auto& [version, own] : places) {
     DIR* dir = opendir(own.c_str());
     if (dir == nullptr) continue;
     std::vector<std::string> names;
@@ -843,7 +996,7 @@ std::vector<std::string> RemoveStale(const Layout& layout, std::string_view pref
       const std::string path = Join(own, name);
       ScopedCgroup stale;
       stale.name_ = name;
-      stale.nodes_.push_back({h.version, path, {}});
+      stale.nodes_.push_back({version, path, {}});
       try {
         stale.Destroy();
         removed.push_back(path);

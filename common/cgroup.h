@@ -31,6 +31,7 @@
 #define NSLAB_COMMON_CGROUP_H_
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
@@ -38,6 +39,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace nslab::cgroup {
@@ -48,6 +50,10 @@ struct Limits {
   std::optional<int64_t> memory_bytes;  // memory.max / memory.limit_in_bytes
   std::optional<int64_t> pids;          // pids.max
   std::optional<double> cpus;           // cpu.max / cpu.cfs_quota_us, in CPUs (0.5 = half of one)
+  // Set by a lab's defaults, not by the user (SetDefaults): where its controller is
+  // missing such a limit is dropped with a note (DropUnavailableDefaults) instead of
+  // making the user's command fail.
+  bool memory_is_default = false, pids_is_default = false, cpus_is_default = false;
   bool Empty() const { return !memory_bytes && !pids && !cpus; }
   // "memory 64M, pids 32, cpus 0.5" ("no limits" when empty).
   std::string Describe() const;
@@ -69,6 +75,9 @@ int64_t CpuQuotaUsec(double cpus);
 // "64M" for 67108864, "1536K" for 1572864: the largest unit that divides exactly.
 std::string FormatBytes(int64_t bytes);
 
+// Fills each limit the user did not give with the lab's default, marked as one.
+void SetDefaults(Limits& limits, int64_t memory_bytes, int64_t pids, double cpus);
+
 // Adds --memory, --pids and --cpus to a lab's flags, each parsed strictly while the
 // command line is parsed (before anything is created); a flag given twice is an error.
 void AddLimitFlags(CLI::App& app, Limits& limits);
@@ -84,6 +93,12 @@ struct Hierarchy {
   std::string mount;                     // "/sys/fs/cgroup/memory", "/sys/fs/cgroup"
   std::string own;                       // caller's cgroup in it: "/user.slice/x.scope" or "/"
   std::vector<std::string> controllers;  // which of Controllers() it provides
+  // v1: the hierarchy's controller list as /proc/self/cgroup names it, which is
+  // also its mount option ("memory", "cpu,cpuacct").
+  std::string v1_options;
+  // v2, as root: controllers the kernel offers (the root's cgroup.controllers) that
+  // were not enabled down to our cgroup; Create enables them on the way down.
+  std::vector<std::string> enable_down;
   // mount + own: the directory beneath which we may create ours.
   std::string OwnDir() const;
 };
@@ -102,6 +117,9 @@ struct Layout {
   std::vector<Hierarchy> hierarchies;  // the ones that carry a needed controller
   std::vector<std::string> missing;    // controllers found nowhere
   std::string v2_mount;                // the cgroup2 mount, "" if none
+  // The cgroup2 mount shows the real root of the hierarchy (it has no cgroup.type
+  // file; a cgroup namespace's root does), so a cgroup at its top is possible.
+  bool v2_real_root = false;
   // One or two sentences the lab prints: which layout and why, e.g.
   // "memory, pids and cpu are bound to cgroup v1 hierarchies; the cgroup2 mount at
   //  /sys/fs/cgroup/unified offers only hugetlb, so this lab uses cgroup v1".
@@ -110,6 +128,12 @@ struct Layout {
   const Hierarchy* For(std::string_view controller) const;
 };
 
+// Drops each default limit (Limits::*_is_default) whose controller `layout` lacks;
+// returns one note per dropped limit, for the lab to narrate ("no cpu limit: the cpu
+// controller is not available here (...)"). A limit the user gave is kept, and
+// Create refuses it with a clear error.
+std::vector<std::string> DropUnavailableDefaults(Limits& limits, const Layout& layout);
+
 // Reads the caller's place in each hierarchy from proc_self_cgroup and looks the
 // controllers up under sys_fs_cgroup: a "N:ctrl,...:/path" line binds ctrl to a v1
 // hierarchy mounted at sys_fs_cgroup/ctrl; the "0::/path" line and a cgroup2 mount at
@@ -117,8 +141,11 @@ struct Layout {
 // whose usable controllers are listed in the caller's cgroup.controllers. Throws
 // SysError when proc_self_cgroup cannot be read. Both paths are parameters so that
 // tests can point them at fake trees (tests/data/cgroup/).
+// As root (`as_root`), a controller the kernel offers at the top but nobody enabled
+// down to our cgroup counts as usable (Hierarchy::enable_down).
 Layout Detect(const std::string& sys_fs_cgroup = "/sys/fs/cgroup",
-              const std::string& proc_self_cgroup = "/proc/self/cgroup");
+              const std::string& proc_self_cgroup = "/proc/self/cgroup",
+              bool as_root = geteuid() == 0);
 
 // ---- A cgroup of our own: Create and ScopedCgroup ---------------------------------
 
@@ -141,6 +168,17 @@ struct CpuCounters {
   int64_t nr_throttled = 0;    // periods in which it used up its quota and was stopped
   int64_t throttled_usec = 0;  // time spent stopped: v2 throttled_usec, v1 throttled_time/1000
   int64_t usage_usec = 0;      // v2 cpu.stat usage_usec, v1 cpuacct is not used (0)
+};
+
+// Where Create may put the cgroup on cgroup v2.
+struct CreateOptions {
+  // When our own cgroup cannot have children with controllers (it holds other
+  // processes: the "no internal processes" rule) and we are root on the real root
+  // of the hierarchy: a cgroup at the top instead, <v2 mount>/<top>/<name>, as
+  // runc's cgroupfs driver (/sys/fs/cgroup/<path>) and Docker (/docker/<id>) do.
+  bool allow_top_level = true;
+  std::string top = "nslab";
+  bool as_root = geteuid() == 0;  // tests pretend either way
 };
 
 // A cgroup we created, in each hierarchy of a Layout. Move-only. The destructor
@@ -188,18 +226,36 @@ class ScopedCgroup {
   // directories.
   std::vector<std::string> Release();
 
+  // Where the cgroup is and why: "beneath our own cgroup /sys/fs/cgroup/memory/x" or
+  // "at the top of the hierarchy, /sys/fs/cgroup/nslab: ...". Set by Create.
+  const std::string& where() const { return where_; }
+  bool top_level() const { return top_level_; }
+
+  // A cgroup made by someone else (a systemd scope) that we use through its
+  // directory: counters, AddProcess, and Destroy kills what is left inside; the
+  // directory itself is removed only when `remove_dir` (systemd removes its own).
+  static ScopedCgroup Adopt(const std::string& name, Node node, bool remove_dir,
+                            std::string where);
+
  private:
-  friend ScopedCgroup Create(const Layout&, const std::string&, const Limits&);
+  friend ScopedCgroup Create(const Layout&, const std::string&, const Limits&,
+                             const CreateOptions&);
   friend std::vector<std::string> RemoveStale(const Layout&, std::string_view);
   std::string name_;
   std::vector<Node> nodes_;
-  // cgroup v2 only, when Create had to make room in our own cgroup: the controllers
-  // it enabled in v2_parent_'s cgroup.subtree_control, and the leaf it moved this
-  // process into; Destroy undoes both.
+  bool remove_dirs_ = true;
+  // cgroup v2 only, what Create did to make room: each (cgroup, controller) it
+  // enabled in a cgroup.subtree_control on the way down, the leaf it moved this
+  // process into (beneath v2_parent_, our own cgroup), and the parents it made at
+  // the top (/sys/fs/cgroup/nslab); Destroy undoes all of it, deepest first.
+  std::vector<std::pair<std::string, std::string>> enabled_;
   std::string v2_parent_;
-  std::vector<std::string> v2_enabled_;
   std::string lab_leaf_;
+  std::vector<std::string> made_parents_;
+  std::string where_;
+  bool top_level_ = false;
 };
+
 
 // Creates cgroup `name` beneath the caller's own cgroup in every hierarchy of
 // `layout` and writes `limits` into it:
@@ -209,7 +265,12 @@ class ScopedCgroup {
 //       accounted), pids.max, cpu.cfs_period_us and cpu.cfs_quota_us.
 // A limit whose controller is missing is a UsageError before anything is created.
 // If a step fails, what was created is removed again before the error is thrown.
-ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits& limits);
+//   v2, our cgroup holding other processes (a login shell's scope, a getty's
+//       service): as root, a cgroup at the top of the hierarchy instead (see
+//       CreateOptions), enabling the controllers in each cgroup.subtree_control on
+//       the way down; ScopedCgroup::where() says which and why.
+ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits& limits,
+                    const CreateOptions& options = CreateOptions());
 
 // "nslab-10-4242": a cgroup name unique to this run.
 std::string RunCgroupName(std::string_view lab);
@@ -219,7 +280,8 @@ std::string RunCgroupName(std::string_view lab);
 // hierarchy, finds the cgroups named `prefix<pid>` (and `prefix<pid>-lab`) whose pid
 // no longer exists, kills what is still inside (a sandbox that outlived its lab) and
 // removes them; returns the directories removed. Never touches a cgroup whose lab
-// is alive.
+// is alive. Looks also at the top of a v2 hierarchy (CreateOptions::top), where
+// Create puts cgroups when our own cgroup cannot have children.
 std::vector<std::string> RemoveStale(const Layout& layout, std::string_view prefix);
 
 // Runs in the child, after the parent moved it into its cgroup (AddProcess) and

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "common/cgroup.h"
+#include "common/cgroup/view.h"
 #include "common/console.h"
 #include "common/error.h"
 #include "common/image/store.h"  // images-helper hook (issue 17)
@@ -167,7 +168,7 @@ void WaitForCgroupInChild(int fd) {
 }
 
 int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_fd,
-                int cgroup_write_fd) {
+                int cgroup_write_fd, const cgroup::Plan* plan) {
   // Our copy of the parent's end, or we would never see EOF if the parent fails.
   if (cgroup_write_fd >= 0) close(cgroup_write_fd);
   signal(SIGPIPE, SIG_DFL);  // the engine ignores it; the container must not
@@ -220,6 +221,9 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
   //    so /proc/self/cgroup reads "/" inside (cgroup_namespaces(7)).
   WaitForCgroupInChild(cgroup_fd);
   cgroup::UnshareInChild();
+  // 5b. Integration hook (issue 12, cgroup): its own cgroup, read-only, at
+  //     /sys/fs/cgroup (mounted inside the new cgroup namespace: rooted at it).
+  if (plan != nullptr) cgroup::MountViewInChild("/sys/fs/cgroup", plan->layout);
   // 6. Hardening of /proc and /sys: masked and read-only paths.
   security::MaskPathsInChild(spec.security);
   // 7. Hostname and network.
@@ -243,7 +247,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
 
 // Everything created for the container that must go if the start fails.
 struct Resources {
-  cgroup::ScopedCgroup cgroup;
+  cgroup::Placement cgroup;  // issue 12 hook: systemd scope or cgroupfs directories
   net::ScopedLink link;
   std::string address;
 };
@@ -280,8 +284,13 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     // The container stays in the caller's cgroup, under a cgroup namespace of its own.
     // Moving a process into a cgroup costs an RCU grace period on cgroup v1 (~10 ms,
     // more than the rest of a start), so it is paid only when a limit needs it.
-    if (!limits.Empty()) {
-      res.cgroup = cgroup::Create(cgroup::Detect(), "nslab-" + r.id, limits);
+    // Integration hook (issue 12, cgroup): the manager is chosen and each limit
+    // checked here, before the clone; the cgroup is placed after it (the mover).
+    cgroup::Plan plan;
+    const bool own_cgroup = !limits.Empty();
+    if (own_cgroup) {
+      plan = cgroup::MakePlan(spec.cgroup_manager, "nslab-" + r.id, limits);
+      narrate::Step("cgroup manager " + plan.Describe());
     } else {
       narrate::Step("no --memory/--pids/--cpus: no cgroup of its own (the caller's)");
     }
@@ -303,10 +312,12 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     // The cgroup move and the child's mounts overlap: on cgroup v1 the first write to
     // cgroup.procs waits for an RCU grace period (~10 ms), longer than the mounts.
     Pipe cgroup_ready;
-    if (!res.cgroup.nodes().empty()) cgroup_ready = MakePipe();
+    if (own_cgroup) cgroup_ready = MakePipe();
     const int cgroup_fd = cgroup_ready.read.Get(), cgroup_write_fd = cgroup_ready.write.Get();
     process::Child child =
-        process::Clone(opts, [&] { return InitInChild(spec, r, io, cgroup_fd, cgroup_write_fd); });
+        process::Clone(opts, [&] {
+          return InitInChild(spec, r, io, cgroup_fd, cgroup_write_fd, own_cgroup ? &plan : nullptr);
+        });
     cgroup_ready.read.Reset();
 
     // Parent-side setup while the child waits.
@@ -320,12 +331,11 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
         if (t.joinable()) t.join();
       }
     } join_mover{mover};
-    if (!res.cgroup.nodes().empty()) {
-      for (const auto& n : res.cgroup.nodes()) r.cgroups.push_back(n.dir);
+    if (own_cgroup) {
       const pid_t pid = child.pid();
-      mover = std::thread([&res, &cgroup_ready, &mover_error, pid] {
+      mover = std::thread([&res, &cgroup_ready, &mover_error, &plan, pid] {
         try {
-          res.cgroup.AddProcess(pid);
+          res.cgroup = cgroup::Place(plan, pid);  // issue 12 hook: the one call
           WriteAll(cgroup_ready.write.Get(), "c", "cgroup sync pipe");
         } catch (...) {
           mover_error = std::current_exception();
@@ -353,6 +363,12 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     }
     if (mover.joinable()) mover.join();
     if (mover_error) std::rethrow_exception(mover_error);
+    if (!res.cgroup.Empty()) {
+      // Issue 12 hook: where the manager put it, for the shim's cleanup and inspect.
+      r.cgroups = res.cgroup.Dirs();
+      r.cgroup_manager = res.cgroup.Describe();
+      state::Save(r);
+    }
 
     if (r.tty) {
       io.console.write.Reset();
@@ -405,7 +421,7 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
   }
   // The start failed: undo, record why, tell the CLI.
   res.link.Delete();
-  res.cgroup = cgroup::ScopedCgroup();
+  res.cgroup = cgroup::Placement();
   if (!res.address.empty()) {
     try {
       net::ReleaseAddress(NetStateDir(), res.address);
@@ -860,6 +876,7 @@ std::vector<std::string> Describe(const state::Record& r) {
       "cgroup: " + (r.cgroups.empty() ? std::string("- (no limits: the caller's)")
                                         : join(r.cgroups)),
       "limits: " + r.limits,
+      "cgroup manager: " + (r.cgroup_manager.empty() ? std::string("-") : r.cgroup_manager),
       "user namespace: " + std::string(r.user ? "yes" : "no"),
       "tty: " + std::string(r.tty ? "yes" : "no"),
       "shim pid: " + std::to_string(r.shim_pid),

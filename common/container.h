@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cgroup/placement.h"
 #include "common/security.h"
 #include "common/state.h"
 
@@ -43,6 +44,8 @@ struct Spec {
   std::string name, hostname;
   std::string net = "bridge";      // bridge | none
   std::string memory, pids, cpus;  // cgroup limits as typed ("" = none)
+  // Integration hook (issue 12, cgroup): who makes the cgroup (--cgroup-manager).
+  cgroup::Manager cgroup_manager = cgroup::Manager::kAuto;
   bool user = false;               // --user: a user namespace, root -> 65534
   bool detach = false, tty = false, interactive = false, remove = false;
   security::Profile security;  // --privileged, --cap-add, --cap-drop

@@ -1,5 +1,8 @@
 #include "common/doctor.h"
 
+#include "common/cgroup/placement.h"
+#include "common/cgroup/systemd.h"
+
 #include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -367,9 +370,39 @@ std::vector<Finding> CheckCgroups(const Host& host) {
   }
   out.push_back(Ok("cgroup layout", detail));
 
+  // Which cgroup manager 10_cgroup and 11_container will use, and why: decided by
+  // the code they run (cgroup::MakePlan), on this host's (or the fake tree's) files.
+  cgroup::Manager manager = cgroup::Manager::kCgroupfs;
+  {
+    cgroup::Host ch;
+    ch.sys_fs_cgroup = UnderSys(host, "/sys/fs/cgroup");
+    ch.proc_self_cgroup = host.proc + "/self/cgroup";
+    ch.run_systemd_system = host.run + "/systemd/system";
+    ch.as_root = host.euid == 0;
+    try {
+      cgroup::Plan plan = cgroup::MakePlan(cgroup::Manager::kAuto, "nslab-doctor", {}, ch);
+      manager = plan.manager;
+      std::string unreachable;
+      // On the real host, also knock on systemd's door: a scope needs its bus.
+      if (manager == cgroup::Manager::kSystemd && host.run == "/run" && host.proc == "/proc")
+        unreachable = cgroup::systemd::Probe(plan.bus);
+      if (unreachable.empty())
+        out.push_back(Ok("cgroup manager", plan.Describe()));
+      else
+        out.push_back(Warn("cgroup manager", plan.Describe() + "; but: " + unreachable,
+                           "--cgroup-manager cgroupfs (as root: a cgroup at the top, "
+                           "/sys/fs/cgroup/nslab/)"));
+    } catch (const std::exception& e) {
+      out.push_back(Warn("cgroup manager", e.what(), "check " + host.proc + "/self/cgroup"));
+    }
+  }
+  const bool root = host.euid == 0;
+
   std::string v2_path;
   for (const auto& l : self)
     if (l.controllers.empty()) v2_path = l.path;
+  std::string root_controllers;
+  if (!v2_mount.empty()) Read(UnderSys(host, v2_mount) + "/cgroup.controllers", &root_controllers);
 
   for (const std::string c : {"memory", "pids", "cpu"}) {
     const std::string check = "cgroup " + c;
@@ -382,12 +415,29 @@ std::vector<Finding> CheckCgroups(const Host& host) {
       std::string dir = UnderSys(host, v2_mount) + (v2_path == "/" ? "" : v2_path);
       std::string text;
       Read(dir + "/cgroup.controllers", &text);
-      if (Contains(Words(text), c)) {
+      const bool offered_root = Contains(Words(root_controllers), c);
+      if (manager == cgroup::Manager::kSystemd && offered_root) {
+        // systemd enables, down to our scope, what a unit property needs.
+        out.push_back(Ok(check, "v2, offered by the kernel (" + v2_mount +
+                                    "/cgroup.controllers): systemd enables it for the "
+                                    "labs' scopes in nslab.slice" +
+                                    (root ? std::string()
+                                          : " (your own instance: a default limit whose "
+                                            "controller user@.service does not delegate "
+                                            "is skipped)")));
+        continue;
+      }
+      const bool enable_down = !Contains(Words(text), c) && root && offered_root;
+      if (Contains(Words(text), c) || enable_down) {
         std::string sub, procs;
         Read(dir + "/cgroup.subtree_control", &sub);
         Read(dir + "/cgroup.procs", &procs);
         const bool writable = access(dir.c_str(), W_OK) == 0;
-        const std::string where = "v2, " + v2_mount + v2_path;
+        const std::string where =
+            "v2, " + v2_mount + v2_path +
+            (enable_down ? " (offered by the kernel, not enabled down to our cgroup: the "
+                           "labs enable it on the way down)"
+                         : "");
         if (!writable) {
           out.push_back(Fail(check, where + " is not writable by you",
                              "run as root, or ask for a delegated cgroup "
@@ -397,6 +447,12 @@ std::vector<Finding> CheckCgroups(const Host& host) {
           out.push_back(Ok(check, where + ": delegated (in cgroup.subtree_control)"));
         } else if (v2_path == "/" || Trim(procs).empty()) {
           out.push_back(Ok(check, where + ": available; 10_cgroup enables it for children"));
+        } else if (root) {
+          // Our cgroup holds processes, so it cannot enable controllers for children
+          // (EBUSY); root's cgroupfs manager uses the top of the tree instead.
+          out.push_back(Ok(check, where + ": our cgroup holds processes (enabling it for "
+                                          "children gives EBUSY), so the labs use a cgroup "
+                                          "at the top, " + v2_mount + "/nslab/"));
         } else {
           out.push_back(Warn(check,
                              where + ": available but not enabled for children, and the "

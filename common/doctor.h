@@ -49,6 +49,7 @@ struct Host {
   std::string proc = "/proc";
   std::string sys = "/sys";
   std::string modules = "/lib/modules";  // kernel modules, for overlay.ko
+  std::string run = "/run";              // run/systemd/system: systemd is PID 1
   uid_t euid;  // defaults to geteuid()
   // Whether a shared object (by soname) can be loaded; default: dlopen(3).
   std::function<bool(const std::string& soname)> has_library;
@@ -66,7 +67,8 @@ std::vector<Finding> CheckKernel(const Host& host);        // osrelease
 std::vector<Finding> CheckNamespaces(const Host& host);    // PROC/self/ns/* and max_*_namespaces
 Finding CheckRoot(const Host& host);                       // euid
 std::vector<Finding> CheckUserNamespaces(const Host& host);  // sysctls, AppArmor
-std::vector<Finding> CheckCgroups(const Host& host);       // layout, memory/pids/cpu
+// layout, the cgroup manager the labs will use (and why), memory/pids/cpu.
+std::vector<Finding> CheckCgroups(const Host& host);
 Finding CheckRootPropagation(const Host& host);            // `/` shared or private
 Finding CheckOverlay(const Host& host);                    // PROC/filesystems
 Finding CheckBusyboxImage(const Host& host);

@@ -282,6 +282,7 @@ std::string Format(const Record& r) {
   kv("host_if", r.host_if);
   for (const auto& c : r.cgroups) kv("cgroup", c);
   kv("limits", r.limits);
+  if (!r.cgroup_manager.empty()) kv("cgroup_manager", r.cgroup_manager);  // issue 12 hook
   num("tty", r.tty);
   num("interactive", r.interactive);
   num("remove", r.remove);
@@ -320,6 +321,7 @@ Record Parse(const std::string& text) {
       {"host_if", [](Record& r, const std::string& v) { r.host_if = v; }},
       {"cgroup", [](Record& r, const std::string& v) { r.cgroups.push_back(v); }},
       {"limits", [](Record& r, const std::string& v) { r.limits = v; }},
+      {"cgroup_manager", [](Record& r, const std::string& v) { r.cgroup_manager = v; }},
       {"tty", [](Record& r, const std::string& v) { r.tty = v == "1"; }},
       {"interactive", [](Record& r, const std::string& v) { r.interactive = v == "1"; }},
       {"remove", [](Record& r, const std::string& v) { r.remove = v == "1"; }},

@@ -59,6 +59,7 @@ struct Record {
   std::string host_if;               // host end of the veth
   std::vector<std::string> cgroups;  // directories of the container's cgroup
   std::string limits;                // "memory 64M, pids 32" (for inspect)
+  std::string cgroup_manager;        // which manager placed the cgroup, where, why (issue 12)
   bool tty = false, interactive = false, remove = false, user = false;
   bool privileged = false;
   std::vector<std::string> cap_add, cap_drop;

@@ -25,6 +25,8 @@
 #include <string>
 
 #include "common/cgroup.h"
+#include "common/cgroup/placement.h"
+#include "common/cgroup/view.h"
 #include "common/fd.h"
 #include "common/ipc.h"
 #include "common/lab.h"
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
   uid_t uid = user::DefaultOutsideUid();
   gid_t gid = user::DefaultOutsideGid();
   cgroup::Limits limits;
+  cgroup::Manager manager = cgroup::Manager::kAuto;
   CLI::App app{"10_cgroup: a sandbox with memory, pids and cpu limits and a cgroup namespace"};
   lab::AddCommonFlags(app, opt);
   app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
@@ -73,14 +76,15 @@ int main(int argc, char** argv) {
   app.add_option("--gid", gid, "The host gid that is group 0 inside (same defaults)")
       ->capture_default_str();
   cgroup::AddLimitFlags(app, limits);  // --memory, --pids, --cpus: strict, once each
+  cgroup::AddManagerFlag(app, manager);  // --cgroup-manager auto|systemd|cgroupfs
   return lab::Main("10_cgroup", app, argc, argv, opt, [&] {
     user::CheckUserNamespacesEnabled();  // no root needed: the user namespace is the key
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
     // Defaults small enough for the demo to reach each limit at once, large enough for
     // a shell and its pipelines (docs/10_cgroup.md).
-    if (!limits.memory_bytes) limits.memory_bytes = int64_t{64} << 20;
-    if (!limits.pids) limits.pids = 32;
-    if (!limits.cpus) limits.cpus = 0.5;
+    // Only the user's own limits are required: a default whose controller is missing
+    // is skipped with a note.
+    cgroup::SetDefaults(limits, int64_t{64} << 20, 32, 0.5);
     rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     // Names and addresses are this run's: parallel runs never collide.
     const std::string host_if = net::HostIfName(getpid()), child_if = net::ChildIfName(getpid());
@@ -109,22 +113,24 @@ int main(int argc, char** argv) {
     ipc::Demo ipc_demo(getpid());  // its objects are removed when the lab ends
     if (opt.Demo()) ipc_demo.MakeHostObjects();
 
-    // 0b. The cgroup: where do memory, pids and cpu live (v2, v1 or both), and where
-    //     is our own cgroup in each? The sandbox's is made beneath ours, limits
-    //     written, before the clone; it is destroyed after the child is reaped —
-    //     ~ScopedCgroup kills what is left inside and removes it, however the child ended.
-    // BEGIN SOLUTION 10: find the cgroup layout, remove stale runs' cgroups, create ours
-    cgroup::Layout layout = cgroup::Detect();
-    narrate::Step(cgroup::ModeName(layout.mode) + ": " + layout.reason);
-    for (const auto& dir : cgroup::RemoveStale(layout, "nslab-10-"))
+    // 0b. The cgroup: where do memory, pids and cpu live (v2, v1 or both), where is
+    //     our own cgroup in each, and who makes the sandbox's: systemd (a scope) or we
+    //     (cgroupfs)? Decided, and each limit checked, before the clone; the cgroup is
+    //     placed after it (2b) and destroyed after the child is reaped — ~Placement
+    //     kills what is left inside and removes it, however the child ended.
+    // BEGIN SOLUTION 10: find the cgroup layout and manager, remove stale runs' cgroups
+    cgroup::Plan plan = cgroup::MakePlan(manager, cgroup::RunCgroupName("10"), limits);
+    narrate::Step(cgroup::ModeName(plan.layout.mode) + ": " + plan.layout.reason);
+    narrate::Step("cgroup manager " + plan.Describe());
+    for (const auto& note : plan.notes) narrate::Step(note);
+    for (const auto& dir : cgroup::RemoveStale(plan.layout, "nslab-10-"))
       narrate::Step("removed " + dir + ", left behind by a 10_cgroup that was SIGKILLed");
-    cgroup::ScopedCgroup cg = cgroup::Create(layout, cgroup::RunCgroupName("10"), limits);
-    // STUB: cgroup::ScopedCgroup cg;
-    // STUB: throw UsageError("TODO(lab 10): find the cgroup layout, remove stale runs' cgroups, "
-    // STUB:                  "create ours (see docs/10_cgroup.md)");
+    // STUB: cgroup::Plan plan;
+    // STUB: throw UsageError("TODO(lab 10): find the cgroup layout and manager, remove stale "
+    // STUB:                  "runs' cgroups (see docs/10_cgroup.md)");
     // END SOLUTION 10
-    for (const auto& n : cg.nodes()) narrate::Step("created " + n.dir);
-    narrate::Step("limits: " + limits.Describe());
+    narrate::Step("limits: " + plan.limits.Describe());
+    cgroup::Placement placement;  // before the child: it is reaped before the cgroup goes
     const unsigned long host_cgroup_ns = ns::Read(getpid())["cgroup"];
 
     // 1. clone(2) with CLONE_NEWUSER: the user namespace is made first and owns the
@@ -151,13 +157,14 @@ int main(int argc, char** argv) {
       mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
       mount::SetupDevInChild(run.rootfs() + "/dev");        // null, zero, tty, pts...
       mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
+      cgroup::MountViewInChild(run.rootfs() + "/sys/fs/cgroup", plan.layout);  // ours, ro
       mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) {
         mount::ShowRootInChild();
         net::ShowLinksInChild("once configured");
         if (network == "veth") net::ShowPingFromChild(p2p.host_addr, "the host end");
-        cgroup::ShowLimitsInChild(limits, host_cgroup_ns);
+        cgroup::ShowLimitsInChild(plan.limits, host_cgroup_ns);
         ipc_demo.ShowInChild();  // last: it waits until the host has looked
         return 0;
       }
@@ -186,10 +193,11 @@ int main(int argc, char** argv) {
     // 2b. Move the child into its cgroup while it waits: all it execs or forks from
     //     now on is counted and limited. Only after go does it unshare its cgroup
     //     namespace, whose root is the cgroup it is in at that moment.
-    // BEGIN SOLUTION 10: move the waiting child into the sandbox's cgroup
-    cg.AddProcess(child.pid());
+    // BEGIN SOLUTION 10: the sandbox's cgroup, with the waiting child in it
+    placement = cgroup::Place(plan, child.pid(), /*hold_scope=*/true);  // counters after the end
     // END SOLUTION 10
-    narrate::Step("wrote " + std::to_string(child.pid()) + " to cgroup.procs; /proc/" +
+    narrate::Step("cgroup " + placement.Describe());
+    narrate::Step("child " + std::to_string(child.pid()) + " is in its cgroup; /proc/" +
                   std::to_string(child.pid()) + "/cgroup (the host's view) reads:");
     narrate::Block(TrimNewlines(ReadFile("/proc/" + std::to_string(child.pid()) + "/cgroup")));
     narrate::Table(ns::TableHeader({"host", "child"}),
@@ -203,7 +211,7 @@ int main(int argc, char** argv) {
     child.Go();
     process::ExitStatus st = child.Wait();
     narrate::Step("child " + st.Describe());
-    if (opt.Demo() || narrate::Verbose()) cgroup::ShowCounters(cg);  // then ~ScopedCgroup: rmdir
+    if (opt.Demo() || narrate::Verbose()) cgroup::ShowCounters(placement.cgroup());  // then ~ScopedCgroup: rmdir
     narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
     if (opt.Demo()) ipc_demo.FinishFromParent();
     if (veth.Valid()) {

@@ -228,6 +228,7 @@ int main(int argc, char** argv) {
   run->add_option("--memory", spec.memory, "Memory limit (64M, 1G...)");
   run->add_option("--pids", spec.pids, "Maximum number of processes");
   run->add_option("--cpus", spec.cpus, "CPU quota in CPUs (0.5, 2...)");
+  cgroup::AddManagerFlag(*run, spec.cgroup_manager);  // issue 12 hook: auto|systemd|cgroupfs
   run->add_flag("--user", spec.user, "A user namespace: root inside is 65534 outside");
   run->add_flag("--privileged", spec.security.privileged,
                 "No capability drop, no seccomp filter, no masked paths");

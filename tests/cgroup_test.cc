@@ -5,6 +5,8 @@
 // real thing: limits enforced on a forked child, the cgroup namespace's "/" view,
 // and nothing left behind.
 #include "common/cgroup.h"
+#include "common/cgroup/placement.h"
+#include "common/cgroup/systemd.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -315,6 +317,8 @@ TEST(CgroupDetectTest, V2Unified) {
 TEST(CgroupDetectTest, V2WithAControllerMissing) {
   TempDir t;
   MakeV2Tree(t.path(), "memory pids");
+  // Not offered by the kernel either (else root enables it on the way down).
+  Put(t.path() + "/sys/cgroup.controllers", "cpuset io memory hugetlb pids\n");
   Layout l = Detect(t.path() + "/sys", t.path() + "/proc_self_cgroup");
   EXPECT_EQ(l.mode, Mode::kV2);
   EXPECT_EQ(l.missing, std::vector<std::string>{"cpu"});
@@ -445,8 +449,10 @@ TEST(CgroupFakeTest, V2RefusesWhenOthersShareOurCgroup) {
   Put(own + "/cgroup.procs", "1\n" + std::to_string(getpid()) + "\n");
   FakeCgroupfs fake(2);
   Layout l = Detect(t.path() + "/sys", t.path() + "/proc_self_cgroup");
+  CreateOptions not_root;
+  not_root.as_root = false;  // root would go to the top instead (next test)
   try {
-    Create(l, "nslab-test", Limits{});
+    Create(l, "nslab-test", Limits{}, not_root);
     FAIL() << "no error";
   } catch (const SysError& e) {
     EXPECT_EQ(e.err(), EBUSY);
@@ -454,6 +460,166 @@ TEST(CgroupFakeTest, V2RefusesWhenOthersShareOurCgroup) {
   }
   EXPECT_FALSE(IsDir(own + "/nslab-test"));
   EXPECT_FALSE(IsDir(own + "/nslab-test-lab"));
+}
+
+// A systemd host: our shell's cgroup (a getty's service) holds processes, so it
+// cannot enable controllers for children. As root: a cgroup at the top instead,
+// controllers enabled on the way down, all of it undone afterwards.
+TEST(CgroupFakeTest, V2PopulatedCallerCgroupGoesToTheTopAsRoot) {
+  TempDir t;
+  MakeV2Tree(t.path());
+  const std::string sys = t.path() + "/sys";
+  const std::string own = sys + "/user.slice/s.scope";
+  Put(own + "/cgroup.procs", "1\n" + std::to_string(getpid()) + "\n");
+  Put(sys + "/cgroup.subtree_control", "io\n");  // systemd enabled only io at the root
+  FakeCgroupfs fake(2);
+  Layout l = Detect(sys, t.path() + "/proc_self_cgroup");
+  CreateOptions root;
+  root.as_root = true;
+  const std::string top = sys + "/nslab", dir = top + "/nslab-test";
+  fake.procs_files = {dir + "/cgroup.procs"};
+  {
+    ScopedCgroup cg = Create(l, "nslab-test", Limits{int64_t{32} << 20, 8, 0.5}, root);
+    EXPECT_TRUE(cg.top_level());
+    ASSERT_TRUE(IsDir(dir));
+    EXPECT_EQ(cg.DirFor("memory"), dir);
+    EXPECT_EQ(ReadText(dir + "/memory.max"), "33554432");
+    EXPECT_EQ(ReadText(dir + "/pids.max"), "8");
+    // Enabled at the root (exempt from the rule) and in nslab/ (no process in it):
+    // each write is one "+controller"; the fake file keeps the last.
+    EXPECT_EQ(ReadText(sys + "/cgroup.subtree_control"), "+cpu");
+    EXPECT_EQ(ReadText(top + "/cgroup.subtree_control"), "+cpu");
+    EXPECT_NE(cg.where().find("at the top of the hierarchy, " + top), std::string::npos)
+        << cg.where();
+    EXPECT_NE(cg.where().find("holds 2 processes"), std::string::npos) << cg.where();
+    // Our own cgroup was left alone.
+    EXPECT_FALSE(IsDir(own + "/nslab-test"));
+    EXPECT_EQ(ReadText(own + "/cgroup.subtree_control"), "");
+  }
+  EXPECT_FALSE(IsDir(dir));
+  EXPECT_FALSE(IsDir(top));  // nobody else in it: removed too
+  EXPECT_EQ(ReadText(sys + "/cgroup.subtree_control"), "-memory");  // undone, last first
+}
+
+// Another run still in nslab/: it stays, and so do its controllers.
+TEST(CgroupFakeTest, V2TopLevelParentInUseByAnotherRunStays) {
+  TempDir t;
+  MakeV2Tree(t.path());
+  const std::string sys = t.path() + "/sys";
+  Put(sys + "/user.slice/s.scope/cgroup.procs", "1\n");
+  FakeCgroupfs fake(2);
+  Layout l = Detect(sys, t.path() + "/proc_self_cgroup");
+  CreateOptions root;
+  root.as_root = true;
+  Put(sys + "/nslab/other/cgroup.procs", "");  // another run's cgroup
+  Put(sys + "/nslab/cgroup.subtree_control", "cpu memory pids\n");
+  {
+    ScopedCgroup cg = Create(l, "nslab-test", Limits{}, root);
+    EXPECT_TRUE(IsDir(sys + "/nslab/nslab-test"));
+  }
+  EXPECT_FALSE(IsDir(sys + "/nslab/nslab-test"));
+  EXPECT_TRUE(IsDir(sys + "/nslab/other"));
+}
+
+// systemd enabled cpu nowhere below the root: the kernel offers it, so root
+// enables it in each ancestor (which holds no process), then in our own cgroup.
+TEST(CgroupFakeTest, V2EnablesAnOfferedControllerOnTheWayDown) {
+  if (geteuid() != 0) GTEST_SKIP() << "Detect offers the kernel's controllers to root only";
+  TempDir t;
+  MakeV2Tree(t.path(), "memory pids");
+  const std::string sys = t.path() + "/sys", slice = sys + "/user.slice";
+  const std::string own = slice + "/s.scope";
+  Put(slice + "/cgroup.type", "domain\n");
+  Put(slice + "/cgroup.procs", "");
+  Put(slice + "/cgroup.subtree_control", "memory pids\n");
+  Put(own + "/cgroup.procs", "");
+  FakeCgroupfs fake(2);
+  Layout l = Detect(sys, t.path() + "/proc_self_cgroup");
+  ASSERT_TRUE(l.missing.empty()) << l.reason;
+  ASSERT_NE(l.For("cpu"), nullptr);
+  EXPECT_EQ(l.For("cpu")->enable_down, std::vector<std::string>{"cpu"});
+  EXPECT_NE(l.reason.find("cpu (offered by the kernel"), std::string::npos) << l.reason;
+  CreateOptions root;
+  root.as_root = true;
+  {
+    ScopedCgroup cg = Create(l, "nslab-test", Limits{std::nullopt, std::nullopt, 0.5}, root);
+    EXPECT_FALSE(cg.top_level());
+    EXPECT_TRUE(IsDir(own + "/nslab-test"));
+    EXPECT_EQ(ReadText(own + "/nslab-test/cpu.max"), "50000 100000");
+    EXPECT_EQ(ReadText(slice + "/cgroup.subtree_control"), "+cpu");
+    EXPECT_NE(cg.where().find("beneath our own cgroup " + own), std::string::npos) << cg.where();
+  }
+  EXPECT_FALSE(IsDir(own + "/nslab-test"));
+  EXPECT_EQ(ReadText(slice + "/cgroup.subtree_control"), "-cpu");  // undone
+}
+
+// ...but an ancestor that holds processes cannot (EBUSY): to the top instead.
+TEST(CgroupFakeTest, V2PopulatedAncestorSendsUsToTheTop) {
+  TempDir t;
+  MakeV2Tree(t.path(), "memory pids");
+  const std::string sys = t.path() + "/sys", slice = sys + "/user.slice";
+  Put(slice + "/cgroup.type", "domain\n");
+  Put(slice + "/cgroup.procs", "77\n");
+  FakeCgroupfs fake(2);
+  Layout l = Detect(sys, t.path() + "/proc_self_cgroup");
+  CreateOptions root;
+  root.as_root = true;
+  ScopedCgroup cg = Create(l, "nslab-test", Limits{std::nullopt, std::nullopt, 0.5}, root);
+  EXPECT_TRUE(cg.top_level());
+  EXPECT_EQ(cg.DirFor("cpu"), sys + "/nslab/nslab-test");
+  EXPECT_NE(cg.where().find(slice + " (above our cgroup) holds processes"), std::string::npos)
+      << cg.where();
+  EXPECT_EQ(ReadText(slice + "/cgroup.subtree_control"), "");  // never written
+}
+
+// Only the real root may carry a cgroup at the top: inside a cgroup namespace (or
+// a container) the mount's root has a cgroup.type, and we refuse as before.
+TEST(CgroupFakeTest, V2NoTopLevelBelowACgroupNamespaceRoot) {
+  TempDir t;
+  MakeV2Tree(t.path());
+  const std::string sys = t.path() + "/sys";
+  Put(sys + "/cgroup.type", "domain\n");
+  Put(sys + "/user.slice/s.scope/cgroup.procs", "1\n");
+  FakeCgroupfs fake(2);
+  Layout l = Detect(sys, t.path() + "/proc_self_cgroup");
+  EXPECT_FALSE(l.v2_real_root);
+  CreateOptions root;
+  root.as_root = true;
+  EXPECT_THROW(Create(l, "nslab-test", Limits{}, root), SysError);
+  EXPECT_FALSE(IsDir(sys + "/nslab"));
+}
+
+// The demo's defaults: one whose controller is missing is skipped with a note; a
+// limit the user gave is kept (and refused by Create, with the flag's name).
+TEST(CgroupLimitsTest, DefaultsNeverRequireAMissingController) {
+  TempDir t;
+  MakeV2Tree(t.path(), "memory pids");
+  Put(t.path() + "/sys/cgroup.controllers", "memory pids\n");  // no cpu anywhere
+  Layout l = Detect(t.path() + "/sys", t.path() + "/proc_self_cgroup");
+  Limits mine;
+  mine.memory_bytes = int64_t{32} << 20;
+  SetDefaults(mine, int64_t{64} << 20, 32, 0.5);
+  EXPECT_EQ(mine.memory_bytes, int64_t{32} << 20);  // the user's, not the default
+  EXPECT_FALSE(mine.memory_is_default);
+  EXPECT_TRUE(mine.cpus_is_default);
+  std::vector<std::string> notes = DropUnavailableDefaults(mine, l);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("no cpu limit"), std::string::npos) << notes[0];
+  EXPECT_FALSE(mine.cpus.has_value());
+  EXPECT_EQ(mine.pids, 32);
+  Limits given;
+  given.cpus = 0.5;
+  SetDefaults(given, int64_t{64} << 20, 32, 0.5);
+  EXPECT_TRUE(DropUnavailableDefaults(given, l).empty());
+  EXPECT_EQ(given.cpus, 0.5);
+  FakeCgroupfs fake(2);
+  try {
+    Create(l, "nslab-test", given);
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--cpus needs the cpu controller"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(CgroupFakeTest, V2StepsAsideWhenAloneInOurCgroup) {
@@ -633,6 +799,211 @@ TEST(CgroupTest, RunCgroupNameIsUniquePerProcess) {
   EXPECT_EQ(RunCgroupName("10"), "nslab-10-" + std::to_string(getpid()));
 }
 
+// ---- the managers: MakePlan, the systemd scope's properties -------------------------------
+
+Host FakeHost(const std::string& root, bool systemd, bool as_root = true) {
+  Host h;
+  h.sys_fs_cgroup = root + "/sys";
+  h.proc_self_cgroup = root + "/proc_self_cgroup";
+  h.run_systemd_system = root + "/run/systemd/system";
+  if (systemd) MkdirP(h.run_systemd_system);
+  h.as_root = as_root;
+  return h;
+}
+
+TEST(CgroupPlanTest, AutoAsksSystemdOnASystemdV2Host) {
+  TempDir t;
+  MakeV2Tree(t.path());
+  Plan plan = MakePlan(Manager::kAuto, "nslab-test", Limits{}, FakeHost(t.path(), true));
+  EXPECT_EQ(plan.manager, Manager::kSystemd);
+  EXPECT_EQ(plan.unit, "nslab-test.scope");
+  EXPECT_EQ(plan.bus, systemd::Bus::kSystem);
+  EXPECT_NE(plan.why.find("systemd is PID 1"), std::string::npos) << plan.why;
+  EXPECT_NE(plan.Describe().find("nslab-test.scope in nslab.slice"), std::string::npos)
+      << plan.Describe();
+}
+
+TEST(CgroupPlanTest, AutoIsCgroupfsWithoutSystemdOrOnV1) {
+  TempDir t;
+  MakeV2Tree(t.path());
+  Plan plan = MakePlan(Manager::kAuto, "nslab-test", Limits{}, FakeHost(t.path(), false));
+  EXPECT_EQ(plan.manager, Manager::kCgroupfs);
+  EXPECT_NE(plan.why.find("no systemd here"), std::string::npos) << plan.why;
+  TempDir v1;
+  MakeV1Tree(v1.path());
+  Plan on_v1 = MakePlan(Manager::kAuto, "nslab-test", Limits{}, FakeHost(v1.path(), true));
+  EXPECT_EQ(on_v1.manager, Manager::kCgroupfs);
+  EXPECT_NE(on_v1.why.find("not on a pure cgroup v2 tree"), std::string::npos) << on_v1.why;
+}
+
+TEST(CgroupPlanTest, ForcedManagersAreHonouredOrRefused) {
+  TempDir t;
+  MakeV2Tree(t.path());
+  Plan fs = MakePlan(Manager::kCgroupfs, "nslab-test", Limits{}, FakeHost(t.path(), false));
+  EXPECT_EQ(fs.manager, Manager::kCgroupfs);
+  EXPECT_NE(fs.why.find("asked for"), std::string::npos) << fs.why;
+  try {
+    MakePlan(Manager::kSystemd, "nslab-test", Limits{}, FakeHost(t.path(), false));
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("systemd is not running"), std::string::npos)
+        << e.what();
+  }
+  TempDir v1;
+  MakeV1Tree(v1.path());
+  try {
+    MakePlan(Manager::kSystemd, "nslab-test", Limits{}, FakeHost(v1.path(), true));
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("pure cgroup v2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CgroupPlanTest, RootlessAsksTheUsersOwnInstance) {
+  TempDir t;
+  MakeV2Tree(t.path());
+  Plan plan =
+      MakePlan(Manager::kAuto, "nslab-test", Limits{}, FakeHost(t.path(), true, false));
+  EXPECT_EQ(plan.manager, Manager::kSystemd);
+  EXPECT_EQ(plan.bus, systemd::Bus::kUser);
+  EXPECT_NE(plan.why.find("user bus"), std::string::npos) << plan.why;
+}
+
+TEST(CgroupPlanTest, ADefaultTheKernelDoesNotOfferIsSkippedAGivenLimitRefused) {
+  TempDir t;
+  MakeV2Tree(t.path(), "memory pids");
+  Put(t.path() + "/sys/cgroup.controllers", "memory pids\n");
+  Limits defaults;
+  SetDefaults(defaults, int64_t{64} << 20, 32, 0.5);
+  Plan plan = MakePlan(Manager::kAuto, "nslab-test", defaults, FakeHost(t.path(), true));
+  ASSERT_EQ(plan.notes.size(), 1u);
+  EXPECT_NE(plan.notes[0].find("no cpu limit"), std::string::npos);
+  EXPECT_FALSE(plan.limits.cpus.has_value());
+  EXPECT_EQ(plan.limits.pids, 32);
+  Limits given;
+  given.cpus = 0.5;
+  EXPECT_THROW(MakePlan(Manager::kAuto, "nslab-test", given, FakeHost(t.path(), true)),
+               UsageError);
+}
+
+TEST(CgroupPlanTest, ParsesTheManagerFlagStrictly) {
+  auto parse = [](std::vector<std::string> args) {
+    CLI::App app{"test"};
+    Manager m = Manager::kCgroupfs;
+    AddManagerFlag(app, m);
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);
+    return m;
+  };
+  EXPECT_EQ(parse({}), Manager::kCgroupfs);  // untouched: the caller's default
+  EXPECT_EQ(parse({"--cgroup-manager", "systemd"}), Manager::kSystemd);
+  EXPECT_EQ(parse({"--cgroup-manager", "auto"}), Manager::kAuto);
+  EXPECT_THROW(parse({"--cgroup-manager", "bogus"}), CLI::ParseError);
+  EXPECT_THROW(parse({"--cgroup-manager", "auto", "--cgroup-manager", "systemd"}),
+               CLI::ParseError);
+  EXPECT_THROW(ParseManager("Systemd"), UsageError);
+}
+
+TEST(CgroupPlanTest, CgroupfsPlacementOnAFakeTree) {
+  TempDir t;
+  MakeV2Tree(t.path());
+  FakeCgroupfs fake(2);
+  Plan plan = MakePlan(Manager::kAuto, "nslab-test", Limits{int64_t{32} << 20, 8, std::nullopt},
+                       FakeHost(t.path(), false));
+  const std::string dir = t.path() + "/sys/user.slice/s.scope/nslab-test";
+  fake.procs_files = {dir + "/cgroup.procs"};
+  {
+    Placement p = Place(plan, 999999);
+    EXPECT_EQ(p.manager(), Manager::kCgroupfs);
+    EXPECT_EQ(p.Dirs(), std::vector<std::string>{dir});
+    EXPECT_EQ(ReadText(dir + "/cgroup.procs"), "999999");
+    EXPECT_EQ(ReadText(dir + "/memory.max"), "33554432");
+    EXPECT_NE(p.Describe().find("cgroupfs: " + dir), std::string::npos) << p.Describe();
+    EXPECT_NE(p.Describe().find("beneath our own cgroup"), std::string::npos) << p.Describe();
+  }
+  EXPECT_EQ(fake.killed, std::set<pid_t>{999999});
+  EXPECT_FALSE(IsDir(dir));
+}
+
+std::vector<std::string> Described(const std::vector<systemd::Property>& props) {
+  std::vector<std::string> out;
+  for (const auto& p : props) out.push_back(p.Describe());
+  return out;
+}
+
+TEST(SystemdScopeTest, PropertiesAskForADelegatedScopeWithTheLimits) {
+  systemd::ScopeSpec spec;
+  spec.unit = "nslab-test.scope";
+  spec.description = "nslab sandbox nslab-test";
+  spec.pid = 4242;
+  spec.limits = Limits{int64_t{32} << 20, 8, 0.5};
+  std::vector<systemd::Property> props = systemd::ScopeProperties(spec);
+  EXPECT_EQ(Described(props),
+            (std::vector<std::string>{
+                "Description=nslab sandbox nslab-test", "Slice=nslab.slice", "Delegate=yes",
+                "PIDs=4242", "DefaultDependencies=no", "CollectMode=inactive-or-failed",
+                "OOMPolicy=continue", "MemoryMax=33554432", "MemorySwapMax=0", "TasksMax=8",
+                "CPUQuotaPerSecUSec=500000", "CPUQuotaPeriodUSec=100000"}));
+  // The D-Bus types systemd expects: b for Delegate, au for PIDs, t for the limits.
+  EXPECT_EQ(props[2].type, 'b');
+  EXPECT_EQ(props[3].type, 'u');
+  EXPECT_EQ(props[3].au, std::vector<uint32_t>{4242});
+  for (size_t i = 7; i < props.size(); ++i) EXPECT_EQ(props[i].type, 't') << props[i].name;
+  // No limit: no resource property, the rest unchanged; an older systemd's list
+  // lacks OOMPolicy.
+  spec.limits = Limits{};
+  EXPECT_EQ(systemd::ScopeProperties(spec).size(), 7u);
+  spec.oom_policy_continue = false;
+  EXPECT_EQ(systemd::ScopeProperties(spec).size(), 6u);
+  spec.oom_policy_continue = true;
+  // A tiny quota is systemd's CPUQuota=1%.
+  spec.limits.cpus = 0.01;
+  EXPECT_EQ(systemd::ScopeProperties(spec).back().Describe(), "CPUQuotaPeriodUSec=100000");
+  EXPECT_EQ(systemd::ScopeProperties(spec)[7].Describe(), "CPUQuotaPerSecUSec=10000");
+}
+
+TEST(SystemdScopeTest, UnitNamesAreChecked) {
+  EXPECT_EQ(systemd::ScopeUnit("nslab-10-4242"), "nslab-10-4242.scope");
+  for (const char* bad : {"", "a/b", "a b", "x\n"})
+    EXPECT_THROW(systemd::ScopeUnit(bad), UsageError) << bad;
+  EXPECT_THROW(systemd::ScopeUnit(std::string(300, 'a')), UsageError);
+}
+
+TEST(SystemdScopeTest, RunningMeansTheDirectoryExists) {
+  TempDir t;
+  EXPECT_FALSE(systemd::Running(t.path() + "/run/systemd/system"));
+  MkdirP(t.path() + "/run/systemd/system");
+  EXPECT_TRUE(systemd::Running(t.path() + "/run/systemd/system"));
+  Put(t.path() + "/file", "");
+  EXPECT_FALSE(systemd::Running(t.path() + "/file"));
+}
+
+// Where systemd is not running (this development host), asking it fails with one
+// error that names the call; where it runs, the probe reaches it.
+TEST(SystemdScopeTest, TheBusIsReachedOnlyWhereSystemdRuns) {
+  std::string version;
+  std::string why = systemd::Probe(systemd::BusForCaller(), &version);
+  if (systemd::Running()) {
+    EXPECT_EQ(why, "");
+    EXPECT_FALSE(version.empty());
+    return;
+  }
+  EXPECT_NE(why, "");
+  systemd::ScopeSpec spec;
+  spec.unit = "nslab-cgroup-test-" + std::to_string(getpid()) + ".scope";
+  spec.pid = getpid();
+  try {
+    systemd::StartScope(systemd::BusForCaller(), spec);
+    FAIL() << "StartScope succeeded without systemd";
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    EXPECT_TRUE(what.find("sd_bus_open_") != std::string::npos ||
+                what.find("libsystemd") != std::string::npos ||
+                what.find("StartTransientUnit") != std::string::npos)
+        << what;
+  }
+}
+
 // ---- the real host (root, writable cgroupfs) --------------------------------------------
 
 // Skips unless we may create cgroups here: root, and /sys/fs/cgroup writable (Bazel's
@@ -720,7 +1091,9 @@ TEST(CgroupRealTest, OomKillIsCounted) {
   EXPECT_GT(m.peak, 0);
   // v1 with memory.memsw limited too counts no failcnt on recent kernels (seen on
   // 6.18); v2 always counts the "max" event.
-  if (l.For("memory")->version == 2) EXPECT_GE(m.max, 1);
+  if (l.For("memory")->version == 2) {
+    EXPECT_GE(m.max, 1);
+  }
 }
 
 TEST(CgroupRealTest, PidsLimitStopsForks) {
@@ -849,7 +1222,7 @@ TEST(CgroupRealTest, V2TreeKillsWithCgroupKill) {
   Layout l;
   l.mode = Mode::kV2;
   l.v2_mount = detected.v2_mount;
-  l.hierarchies.push_back({2, detected.v2_mount, own, {}});
+  l.hierarchies.push_back({2, detected.v2_mount, own, {}, "", {}});
   const std::string parent = l.hierarchies[0].OwnDir();
   if (access((parent + "/cgroup.kill").c_str(), F_OK) != 0 &&
       access((parent + "/cgroup.procs").c_str(), W_OK) != 0)
@@ -927,6 +1300,44 @@ TEST(CgroupRealTest, AddProcessOfAGonePidFails) {
   child.Go();
   child.Wait();
   EXPECT_THROW(cg.AddProcess(gone), SysError);
+}
+
+// The whole placement on this host, with whichever manager `auto` picks here: the
+// cgroupfs on a systemd-less host, a transient scope where systemd runs (the VM).
+TEST(CgroupRealTest, PlaceWithTheAutoManagerAndRemoveIt) {
+  REAL_LAYOUT_OR_SKIP(l);
+  Plan plan = MakePlan(Manager::kAuto, CgroupName(), Limits{int64_t{48} << 20, 16, std::nullopt});
+  EXPECT_EQ(plan.manager, systemd::Running() && l.mode == Mode::kV2 &&
+                                  l.v2_mount == "/sys/fs/cgroup"
+                              ? Manager::kSystemd
+                              : Manager::kCgroupfs)
+      << plan.why;
+  Forked child([] {
+    pause();
+    return 0;
+  });
+  ASSERT_GT(child.pid, 0);
+  std::vector<std::string> dirs;
+  {
+    Placement p = Place(plan, child.pid, /*hold_scope=*/true);
+    dirs = p.Dirs();
+    ASSERT_FALSE(dirs.empty());
+    const std::string seen = ReadText("/proc/" + std::to_string(child.pid) + "/cgroup");
+    EXPECT_NE(seen.find(plan.name), std::string::npos) << seen;
+    if (plan.manager == Manager::kSystemd) {
+      EXPECT_NE(seen.find("0::/nslab.slice/" + plan.unit), std::string::npos) << seen;
+      EXPECT_EQ(ReadText(dirs[0] + "/memory.max"), std::to_string(48 << 20) + "\n");
+      EXPECT_EQ(ReadText(dirs[0] + "/pids.max"), "16\n");
+    }
+    EXPECT_NE(p.Describe().find(ManagerName(plan.manager) + ": "), std::string::npos)
+        << p.Describe();
+    // The sandbox ends; its cgroup (systemd: the held scope) stays until we are done
+    // reading it.
+    kill(child.pid, SIGKILL);
+    EXPECT_EQ(child.Wait(), 128 + SIGKILL);
+    for (const auto& d : dirs) EXPECT_TRUE(IsDir(d)) << d;
+  }  // kills what is left, removes the cgroup or stops the scope
+  for (const auto& d : dirs) EXPECT_FALSE(IsDir(d)) << d;
 }
 
 }  // namespace

@@ -37,6 +37,7 @@ Host FakeHost(const std::string& name, uid_t euid = 0) {
   h.proc = root + "/proc";
   h.sys = root + "/sys";
   h.modules = root + "/lib/modules";
+  h.run = root + "/run";  // only systemd_v2 has run/systemd/system
   h.euid = euid;
   h.has_library = [](const std::string&) { return true; };
   std::string image = root + "/proc/filesystems";  // any existing file stands in
@@ -158,11 +159,64 @@ TEST(DoctorTest, OldKernelLacksTimeNamespaceOverlayAndPids) {
   EXPECT_EQ(Find(all, "overlayfs").verdict, Verdict::kFail);
   EXPECT_EQ(Find(all, "cgroup pids").verdict, Verdict::kFail);
   // memory is there but the cgroup holds processes: enabling it for children
-  // would fail with EBUSY.
+  // would fail with EBUSY. Root uses a cgroup at the top instead; a user cannot.
   const Finding& mem = Find(all, "cgroup memory");
-  EXPECT_EQ(mem.verdict, Verdict::kWarn);
+  EXPECT_EQ(mem.verdict, Verdict::kOk) << mem.detail;
   EXPECT_TRUE(Has(mem.detail, "EBUSY")) << mem.detail;
+  EXPECT_TRUE(Has(mem.detail, "a cgroup at the top, /sys/fs/cgroup/nslab/")) << mem.detail;
   EXPECT_EQ(Blocked(all), (std::vector<int>{10, 11}));
+  const auto as_user = CheckCgroups(FakeHost("old_kernel", 1000));
+  const Finding& user_mem = Find(as_user, "cgroup memory");
+  EXPECT_EQ(user_mem.verdict, Verdict::kWarn);
+  EXPECT_TRUE(Has(user_mem.detail, "EBUSY")) << user_mem.detail;
+}
+
+// Issue 12: a student's Debian 12 — systemd, pure v2, a root shell in a getty's
+// populated service cgroup, cpu offered by the kernel but not enabled below. The
+// labs ask systemd for a scope: the doctor says so, and fails nothing for it.
+TEST(DoctorTest, SystemdV2HostUsesTheSystemdManagerAndFailsNothing) {
+  auto all = CheckCgroups(FakeHost("systemd_v2"));
+  const Finding& m = Find(all, "cgroup manager");
+  EXPECT_EQ(m.verdict, Verdict::kOk) << m.detail;
+  EXPECT_TRUE(Has(m.detail, "systemd (a transient scope nslab-doctor.scope in nslab.slice, "
+                            "system bus)"))
+      << m.detail;
+  EXPECT_TRUE(Has(m.detail, "systemd is PID 1")) << m.detail;
+  for (const char* c : {"cgroup memory", "cgroup pids", "cgroup cpu"}) {
+    EXPECT_EQ(Find(all, c).verdict, Verdict::kOk) << c << ": " << Find(all, c).detail;
+    EXPECT_TRUE(Has(Find(all, c).detail, "systemd enables it")) << Find(all, c).detail;
+  }
+  EXPECT_EQ(Blocked(RunAll(FakeHost("systemd_v2"))), std::vector<int>{});
+  // A user asks their own systemd instance, on the user bus.
+  const auto as_user = CheckCgroups(FakeHost("systemd_v2", 1000));
+  const Finding& user = Find(as_user, "cgroup manager");
+  EXPECT_TRUE(Has(user.detail, "user bus")) << user.detail;
+}
+
+// Without systemd the labs make their own cgroups: the doctor names cgroupfs and why.
+TEST(DoctorTest, WithoutSystemdTheManagerIsCgroupfs) {
+  for (const char* tree : {"v2", "v1", "hybrid"}) {
+    const auto all = CheckCgroups(FakeHost(tree));
+    const Finding& m = Find(all, "cgroup manager");
+    EXPECT_EQ(m.verdict, Verdict::kOk) << tree << ": " << m.detail;
+    EXPECT_TRUE(Has(m.detail, "cgroupfs: no systemd here")) << tree << ": " << m.detail;
+  }
+}
+
+// The same Debian 12 host without systemd's help (--cgroup-manager cgroupfs, or no
+// systemd): as root, cpu is enabled on the way down, the populated cgroup is left
+// for one at the top — no fail either.
+TEST(DoctorTest, PopulatedV2CgroupAsRootIsHandledByTheTopLevelCgroup) {
+  Host h = FakeHost("systemd_v2");
+  fs::remove_all(h.run + "/systemd");
+  auto all = CheckCgroups(h);
+  EXPECT_TRUE(Has(Find(all, "cgroup manager").detail, "cgroupfs")) << Find(all, "cgroup manager").detail;
+  for (const char* c : {"cgroup memory", "cgroup pids", "cgroup cpu"}) {
+    EXPECT_EQ(Find(all, c).verdict, Verdict::kOk) << c << ": " << Find(all, c).detail;
+    EXPECT_TRUE(Has(Find(all, c).detail, "/sys/fs/cgroup/nslab/")) << Find(all, c).detail;
+  }
+  EXPECT_TRUE(Has(Find(all, "cgroup cpu").detail, "enable it on the way down"))
+      << Find(all, "cgroup cpu").detail;
 }
 
 TEST(DoctorTest, OverlayModuleOnDiskIsOnlyAWarning) {

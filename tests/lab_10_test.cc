@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "common/cgroup.h"
+#include "common/cgroup/placement.h"
+#include "common/cgroup/systemd.h"
 #include "gtest/gtest.h"
 #include "tests/testutil.h"
 
@@ -50,19 +52,51 @@ using testutil::RunLab;
 #define SKIP_UNLESS_ROOT() \
   if (!testutil::IsRoot()) GTEST_SKIP() << "needs root"
 
-// Where the lab running as `lab_pid` puts its cgroup, one directory per hierarchy.
+// Every place where the lab running as `lab_pid` may put its cgroup in hierarchy h,
+// whichever layout this test runs on: beneath our own cgroup (cgroupfs, v1 or v2),
+// at the top of a v2 tree (cgroupfs, our cgroup populated), or systemd's scope.
+std::vector<std::string> Candidates(const cgroup::Hierarchy& h, pid_t lab_pid) {
+  const std::string name = "nslab-10-" + std::to_string(lab_pid);
+  std::vector<std::string> out = {h.OwnDir() + "/" + name};
+  if (h.version == 2) {
+    out.push_back(h.mount + "/nslab/" + name);
+    out.push_back(h.mount + "/" + cgroup::systemd::kSlice + "/" + name + ".scope");
+  }
+  return out;
+}
+
+// The one that exists (else the first).
+std::string Locate(const cgroup::Hierarchy& h, pid_t lab_pid) {
+  std::vector<std::string> c = Candidates(h, lab_pid);
+  for (const auto& d : c)
+    if (IsDir(d)) return d;
+  return c[0];
+}
+
+// Where the lab's cgroup is, one directory per hierarchy (while it runs).
 std::vector<std::string> CgroupDirs(pid_t lab_pid) {
   std::vector<std::string> dirs;
-  cgroup::Layout layout = cgroup::Detect();
-  for (const auto& h : layout.hierarchies)
-    dirs.push_back(h.OwnDir() + "/nslab-10-" + std::to_string(lab_pid));
+  for (const auto& h : cgroup::Detect().hierarchies) dirs.push_back(Locate(h, lab_pid));
+  return dirs;
+}
+
+// Every place it could have been: none may be left afterwards.
+std::vector<std::string> AllPlaces(pid_t lab_pid) {
+  std::vector<std::string> dirs;
+  for (const auto& h : cgroup::Detect().hierarchies)
+    for (const auto& d : Candidates(h, lab_pid)) dirs.push_back(d);
   return dirs;
 }
 
 std::string DirFor(pid_t lab_pid, const std::string& controller) {
   cgroup::Layout layout = cgroup::Detect();
   const cgroup::Hierarchy* h = layout.For(controller);
-  return h == nullptr ? "" : h->OwnDir() + "/nslab-10-" + std::to_string(lab_pid);
+  return h == nullptr ? "" : Locate(*h, lab_pid);
+}
+
+// The manager `auto` picks on this host, as the lab will.
+cgroup::Manager AutoManager() {
+  return cgroup::MakePlan(cgroup::Manager::kAuto, "nslab-10-probe", cgroup::Limits{}).manager;
 }
 
 // The value column of the counter table's row for `controller` and `counter`
@@ -111,7 +145,7 @@ TEST(Lab10Test, DemoShowsEachLimitAndLeavesNoCgroup) {
   EXPECT_GE(Counter(r.out, "memory", "oom_kill"), 1) << r.out;
   EXPECT_GE(Counter(r.out, "cpu", "nr_throttled"), 1) << r.out;
   EXPECT_NE(r.out.find("so this lab uses"), std::string::npos) << r.out;
-  for (const auto& d : CgroupDirs(lab)) EXPECT_FALSE(IsDir(d)) << d;
+  for (const auto& d : AllPlaces(lab)) EXPECT_FALSE(IsDir(d)) << d;
 }
 
 TEST(Lab10Test, ProcSelfCgroupInsideIsRoot) {
@@ -139,7 +173,7 @@ TEST(Lab10Test, OomKillIsCountedAndExitIs137) {
   auto r = bg.Finish();
   EXPECT_EQ(r.exit_code, 137) << r.err;
   EXPECT_GE(Counter(r.err, "memory", "oom_kill"), 1) << r.err;
-  for (const auto& d : CgroupDirs(lab)) EXPECT_FALSE(IsDir(d)) << d;  // removed after OOM
+  for (const auto& d : AllPlaces(lab)) EXPECT_FALSE(IsDir(d)) << d;  // removed after OOM
 }
 
 TEST(Lab10Test, OomKillsTheHogNotTheShell) {
@@ -261,6 +295,13 @@ TEST(Lab10Test, ACgroupLeftByAKilledLabIsRemovedByTheNextRun) {
   ASSERT_FALSE(inside.empty());
   std::vector<std::string> dirs = CgroupDirs(bg.pid);
   KillLab(bg);
+  if (AutoManager() == cgroup::Manager::kSystemd) {
+    // systemd's scope goes by itself once its last process died (PR_SET_PDEATHSIG):
+    // nothing is left for the next run to remove.
+    for (int i = 0; i < 1000 && IsDir(dirs[0]); ++i) usleep(10000);
+    for (const auto& d : dirs) EXPECT_FALSE(IsDir(d)) << d;
+    return;
+  }
   // Nobody removed it — unless a 10_cgroup run in a parallel test did just that.
   if (!IsDir(dirs[0])) GTEST_SKIP() << "a concurrent 10_cgroup run removed it first";
   auto r = RunLab("10_cgroup", {"-v", "--", "true"});
@@ -269,6 +310,82 @@ TEST(Lab10Test, ACgroupLeftByAKilledLabIsRemovedByTheNextRun) {
       << r.err;
   for (const auto& d : dirs) EXPECT_FALSE(IsDir(d)) << d;
   EXPECT_TRUE(Gone(inside[0]));
+}
+
+// The file of the memory limit inside, as the layout this test runs on names it.
+std::string MemoryLimitFileInside() {
+  const cgroup::Hierarchy* h = cgroup::Detect().For("memory");
+  if (h == nullptr) return "";
+  return h->version == 2 ? "/sys/fs/cgroup/memory.max"
+                         : "/sys/fs/cgroup/" + h->v1_options + "/memory.limit_in_bytes";
+}
+
+// Inside, /sys/fs/cgroup is the sandbox's own cgroup, read-only: its limit reads
+// back, a write is refused, and no other cgroup (the lab's neighbours) is visible.
+TEST(Lab10Test, TheSandboxSeesItsOwnCgroupReadOnly) {
+  SKIP_UNLESS_ROOT();
+  const std::string file = MemoryLimitFileInside();
+  if (file.empty()) GTEST_SKIP() << "no memory controller here";
+  auto r = RunLab("10_cgroup", {"--memory", "32M", "--", "cat", file});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "33554432\n") << r.err;
+  auto w = RunLab("10_cgroup", {"--memory", "32M", "--", "sh", "-c",
+                                "echo 1 > " + file + " && echo written"});
+  EXPECT_NE(w.exit_code, 0) << w.out;
+  EXPECT_EQ(w.out, "");
+  EXPECT_NE(w.err.find("Read-only file system"), std::string::npos) << w.err;
+  // Its directory holds no child cgroup: not the lab's, not another run's.
+  const std::string dir = file.substr(0, file.rfind('/'));
+  auto ls = RunLab("10_cgroup", {"--", "sh", "-c", "ls " + dir + " | grep -c nslab; true"});
+  EXPECT_EQ(ls.out, "0\n") << ls.err;
+  // From outside: the lab's mount namespace is gone, the host's table has no new mount.
+  EXPECT_EQ(ReadText("/proc/self/mountinfo").find("/run/nslab/10_cgroup-"), std::string::npos);
+}
+
+// --memory alone: the demo's default cpu (and pids) limit never makes a given command
+// fail, whichever controllers this host offers.
+TEST(Lab10Test, AGivenLimitAloneNeverFailsOnADefault) {
+  SKIP_UNLESS_ROOT();
+  auto r = RunLab("10_cgroup", {"-v", "--memory", "32M", "--", "true"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("needs the cpu controller"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("memory 32M"), std::string::npos) << r.err;
+}
+
+// The narration says which manager placed the cgroup, where, and why.
+TEST(Lab10Test, NarrationNamesTheManager) {
+  SKIP_UNLESS_ROOT();
+  const cgroup::Manager m = AutoManager();
+  auto r = RunLab("10_cgroup", {"-v", "--", "true"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("cgroup manager " + cgroup::ManagerName(m)), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cgroup " + cgroup::ManagerName(m) + ": "), std::string::npos) << r.err;
+  if (m == cgroup::Manager::kSystemd) {
+    EXPECT_NE(r.err.find("StartTransientUnit"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Delegate=yes"), std::string::npos) << r.err;
+  }
+  // Forcing cgroupfs works everywhere we are root.
+  auto fs = RunLab("10_cgroup", {"-v", "--cgroup-manager", "cgroupfs", "--", "true"});
+  EXPECT_EQ(fs.exit_code, 0) << fs.err;
+  EXPECT_NE(fs.err.find("cgroup manager cgroupfs: asked for"), std::string::npos) << fs.err;
+}
+
+TEST(Lab10Test, CgroupManagerFlagIsChecked) {
+  testutil::Background bg = testutil::Start(
+      {testutil::LabPath("10_cgroup"), "--cgroup-manager", "bogus", "--", "true"});
+  pid_t lab = bg.pid;
+  auto r = bg.Finish();
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--cgroup-manager"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+  for (const auto& d : AllPlaces(lab)) EXPECT_FALSE(IsDir(d)) << d;
+  if (!cgroup::systemd::Running()) {
+    // Asking for systemd where it does not run: one clear error, nothing started.
+    auto s = RunLab("10_cgroup", {"--cgroup-manager", "systemd", "--", "true"});
+    EXPECT_EQ(s.exit_code, 2) << s.err;
+    EXPECT_NE(s.err.find("systemd is not running here"), std::string::npos) << s.err;
+    EXPECT_EQ(s.out, "");
+  }
 }
 
 TEST(Lab10Test, BadLimitsAreRefusedBeforeAnythingExists) {
@@ -286,14 +403,14 @@ TEST(Lab10Test, BadLimitsAreRefusedBeforeAnythingExists) {
     EXPECT_EQ(r.exit_code, 2) << args[0] << " " << args[1] << ": " << r.err;
     EXPECT_NE(r.err.find(args[0]), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");  // not even the title: nothing was started
-    for (const auto& d : CgroupDirs(lab)) EXPECT_FALSE(IsDir(d)) << d;
+    for (const auto& d : AllPlaces(lab)) EXPECT_FALSE(IsDir(d)) << d;
   }
 }
 
 TEST(Lab10Test, HelpDocumentsTheLimitFlags) {
   auto r = RunLab("10_cgroup", {"--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* flag : {"--memory", "--pids", "--cpus", "--verbose"})
+  for (const char* flag : {"--memory", "--pids", "--cpus", "--cgroup-manager", "--verbose"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 

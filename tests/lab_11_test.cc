@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "common/cgroup.h"
+#include "common/cgroup/placement.h"
 #include "tests/testutil.h"
 
 namespace nslab {
@@ -106,13 +108,12 @@ std::vector<std::string> MountsOf(const std::string& id) {
   return out;
 }
 
+// Issue 12: anywhere in the cgroup tree, whichever manager placed it (beneath our
+// own cgroup in v1's memory/pids/cpu, at the top of a v2 tree, a systemd scope).
 bool CgroupExists(const std::string& id) {
-  for (const char* ctrl : {"memory", "pids", "cpu", "unified"}) {
-    RunResult r = testutil::Run(
-        {"find", std::string("/sys/fs/cgroup/") + ctrl, "-maxdepth", "4", "-name", "nslab-" + id});
-    if (!r.out.empty()) return true;
-  }
-  return false;
+  RunResult r = testutil::Run({"find", "/sys/fs/cgroup", "-maxdepth", "5", "(", "-name",
+                               "nslab-" + id, "-o", "-name", "nslab-" + id + ".scope", ")"});
+  return !r.out.empty();
 }
 
 bool Exists(const std::string& path) {
@@ -295,6 +296,47 @@ TEST_F(Lab11Test, LogsAreCaptured) {
   EXPECT_NE(logs.out.find("to-stderr"), std::string::npos) << logs.out;
   EXPECT_EQ(Ctr({"rm", name}).exit_code, 0);  // exited: no -f needed
   EXPECT_EQ(Ctr({"logs", name}).exit_code, 125);
+}
+
+// Issue 12: the container sees its own cgroup, read-only, at /sys/fs/cgroup.
+TEST_F(Lab11Test, TheContainerSeesItsOwnCgroupReadOnly) {
+  const cgroup::Hierarchy* h = cgroup::Detect().For("memory");
+  if (h == nullptr) GTEST_SKIP() << "no memory controller here";
+  const std::string file = h->version == 2
+                               ? "/sys/fs/cgroup/memory.max"
+                               : "/sys/fs/cgroup/" + h->v1_options + "/memory.limit_in_bytes";
+  RunResult r = Ctr({"run", "--rm", "--net", "none", "--memory", "32M", "busybox", "cat", file});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "33554432\n") << r.err;
+  RunResult w = Ctr({"run", "--rm", "--net", "none", "--memory", "32M", "busybox", "sh", "-c",
+                     "echo 1 > " + file + " || exit 42"});
+  EXPECT_EQ(w.exit_code, 42) << w.err;
+  EXPECT_NE((w.out + w.err).find("Read-only file system"), std::string::npos)
+      << w.out << w.err;
+  // Inside, a read-only cgroup filesystem at /sys/fs/cgroup (or beneath it, v1).
+  RunResult m = Ctr({"run", "--rm", "--net", "none", "--memory", "32M", "busybox", "sh", "-c",
+                     "grep ' /sys/fs/cgroup' /proc/self/mountinfo"});
+  EXPECT_NE(m.out.find(" ro,"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find(h->version == 2 ? " - cgroup2 " : " - cgroup "), std::string::npos)
+      << m.out;
+}
+
+// Issue 12: inspect says which manager placed the cgroup, where, and why.
+TEST_F(Lab11Test, InspectNamesTheCgroupManager) {
+  const cgroup::Manager m =
+      cgroup::MakePlan(cgroup::Manager::kAuto, "nslab-probe", cgroup::Limits{}).manager;
+  const std::string name = testutil::UniqueName("mgr");
+  std::string id = RunDetachedShell(name, {"--memory", "48M"});
+  auto kv = Inspect(id);
+  EXPECT_EQ(kv["cgroup manager"].rfind(cgroup::ManagerName(m) + ": ", 0), 0u)
+      << kv["cgroup manager"];
+  EXPECT_NE(kv["cgroup manager"].find(kv["cgroup"]), std::string::npos) << kv["cgroup"];
+  EXPECT_TRUE(CgroupExists(id));
+  EXPECT_EQ(Ctr({"rm", "-f", id}).exit_code, 0);
+  EXPECT_FALSE(CgroupExists(id));
+  RunResult bad = Ctr({"run", "--rm", "--cgroup-manager", "bogus", "busybox", "true"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--cgroup-manager"), std::string::npos) << bad.err;
 }
 
 TEST_F(Lab11Test, StopAndRmLeaveNothingBehind) {

@@ -14,6 +14,9 @@
 #   old_kernel   5.4: no time namespace, no overlayfs, pids not available in v2,
 #                cgroup v2 whose cgroup still holds processes
 #   no_cgroup    no cgroup filesystem mounted at all
+#   systemd_v2   a student's Debian 12 (issue 12): systemd is PID 1, pure cgroup v2,
+#                the shell in system.slice/console-getty.service, which holds
+#                processes; the kernel offers cpu, systemd enabled only memory, pids
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -120,3 +123,18 @@ base no_cgroup 6.1.0-13-amd64
 mountinfo no_cgroup ""
 echo "0::/" >no_cgroup/proc/self/cgroup
 : >no_cgroup/sys/fs/cgroup/.keep
+
+# --- systemd_v2 ---
+base systemd_v2 6.1.0-13-amd64
+mountinfo systemd_v2 shared:1 \
+  "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot"
+echo "cpuset cpu io memory hugetlb pids rdma misc" >systemd_v2/sys/fs/cgroup/cgroup.controllers
+echo "memory pids" >systemd_v2/sys/fs/cgroup/cgroup.subtree_control
+v2_cgroup systemd_v2 /system.slice "memory pids" "memory pids" ""
+v2_cgroup systemd_v2 /system.slice/console-getty.service "memory pids" "" "412
+530
+"
+mkdir -p systemd_v2/run/systemd/system
+: >systemd_v2/run/systemd/system/.keep
+echo 1 >systemd_v2/proc/sys/kernel/unprivileged_userns_clone
+echo 0 >systemd_v2/proc/sys/kernel/apparmor_restrict_unprivileged_userns
