@@ -32,7 +32,7 @@ for l in 00_doctor 01_process 02_proc_ns 03_clone 04_uts 05_pid 06_mount 07_ipc 
          09_user 10_cgroup 11_container; do
   cases+=("demo_$l")
 done
-cases+=(10_memory 10_pids 11_memory 11_memory_max 11_detached gtest_cgroup_test gtest_lab_10
+cases+=(10_memory 10_pids 10_cpu 11_memory 11_memory_max 11_detached gtest_cgroup_test gtest_lab_10
         gtest_lab_11 leftovers)
 
 # Boot both; every QEMU is scripts/vm's child, killed by it on any exit (and by the kernel
