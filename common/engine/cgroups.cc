@@ -372,15 +372,19 @@ void Destroy(const std::vector<Node>& nodes) {
   for (const auto& n : nodes) {
     if (n.created.empty()) continue;
     for (std::string d = n.dir; d.size() >= n.created.size(); d = d.substr(0, d.rfind('/'))) {
-      // rmdir can fail with EBUSY while the last task is still exiting.
+      // The leaf: rmdir fails with EBUSY while its last task is still exiting.
       int r = -1;
       for (int i = 0; i < 500; ++i) {
         r = rmdir(d.c_str());
-        if (r == 0 || errno == ENOENT || errno != EBUSY) break;
+        if (r == 0 || errno == ENOENT || errno != EBUSY || d != n.dir) break;
         Pause();
       }
-      if (r < 0 && errno != ENOENT && first_error.empty())
-        first_error = SysError(errno, "rmdir", d).what();
+      if (r < 0 && errno != ENOENT) {
+        // An ancestor we made that now holds someone else's cgroup (conmon's
+        // <parent>/conmon): it is theirs too now; stop there.
+        if (d != n.dir && (errno == EBUSY || errno == ENOTEMPTY)) break;
+        if (first_error.empty()) first_error = SysError(errno, "rmdir", d).what();
+      }
       if (d == n.created) break;
     }
   }

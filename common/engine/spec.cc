@@ -235,7 +235,7 @@ void ParseMountOptions(Mount& m, const std::string& field) {
       m.propagation |= p->second;
     } else if (opt == "tmpcopyup" || opt == "idmap" || opt == "ridmap" ||
                opt.rfind("X-mount.", 0) == 0) {
-      throw UsageError("config.json: " + field + ".options \"" + opt + "\" is not supported");
+      throw UsageError("config.json: " + field + " \"" + opt + "\" is not supported");
     } else {
       m.data += (m.data.empty() ? "" : ",") + opt;  // a filesystem option: mode=755...
     }
