@@ -296,6 +296,13 @@ void Apply(const std::vector<Node>& nodes, const Resources& res) {
     // In order, as the kernel's allowlist is built: each rule adds or removes.
     for (const auto& r : res.devices)
       Write(n->dir, r.allow ? "devices.allow" : "devices.deny", DeviceLine(r));
+    // Then the devices every container has (runtime.md "Default Devices": null, zero,
+    // full, random, urandom, tty, ptmx and the ptys of its devpts), as runc and crun
+    // add them whatever the spec's rules say: without c 5:2, a `deny a` would make
+    // the container's own /dev/ptmx unusable.
+    for (const char* rule : {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+                             "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm"})
+      Write(n->dir, "devices.allow", rule);
   }
 }
 

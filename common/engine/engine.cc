@@ -303,6 +303,10 @@ pid_t CreateContainer(const Context& ctx, const CreateOptions& opts, int console
   Check(mkfifo(fifo.c_str(), 0622), "mkfifo", fifo);
   Check(chmod(fifo.c_str(), 0622), "chmod", fifo);  // past our umask
 
+  // The fifo, O_PATH, opened here by us (the init inherits it): in a new user
+  // namespace the init could not even walk into a 0700 state root.
+  UniqueFd fifo_fd(Check(open(fifo.c_str(), O_PATH | O_CLOEXEC), "open", fifo));
+
   // 4. The console socket (connected now: a bad path fails before the clone).
   UniqueFd console;
   if (!opts.console_socket.empty()) console = ConnectConsoleSocket(opts.console_socket);
@@ -312,7 +316,19 @@ pid_t CreateContainer(const Context& ctx, const CreateOptions& opts, int console
   if (!spec.cgroups_path.empty() || !spec.resources.Empty()) {
     nodes = cgroups::Plan(spec.cgroups_path.empty() ? "nslab-oci-" + opts.id : spec.cgroups_path);
     cgroups::Create(nodes);
-    cgroups::Apply(nodes, spec.resources);
+    Resources res = spec.resources;
+    if (!res.devices.empty()) {
+      // linux.devices nodes are usable in the container (runc allows them too).
+      for (const auto& d : spec.devices) {
+        DeviceRule r;
+        r.allow = true;
+        r.type = d.type == "b" ? "b" : "c";
+        r.major = d.major;
+        r.minor = d.minor;
+        if (d.type != "p") res.devices.push_back(r);
+      }
+    }
+    cgroups::Apply(nodes, res);
   }
 
   // 6. Namespaces to join by path, opened now (the init setns()es them); a pid
@@ -321,6 +337,7 @@ pid_t CreateContainer(const Context& ctx, const CreateOptions& opts, int console
   plan.spec = &spec;
   plan.state_dir = dir;
   plan.fifo = fifo;
+  plan.fifo_fd = fifo_fd.Get();
   plan.console_socket = console_for_init;
   plan.no_pivot = opts.no_pivot;
   plan.preserve_fds = opts.preserve_fds;

@@ -462,9 +462,10 @@ void ExecProcess(const Process& proc, const std::string& path) {
 
 int InitInChild(const InitPlan& plan) {
   const Spec& spec = *plan.spec;
-  // 1. The exec fifo, O_PATH, while the host's state directory is still reachable:
-  //    the last step reopens it through /proc/self/fd to wait for `start`.
-  UniqueFd fifo(Check(open(plan.fifo.c_str(), O_PATH | O_CLOEXEC), "open", plan.fifo));
+  // 1. The exec fifo: an O_PATH fd the parent opened while the host's state directory
+  //    was reachable (after pivot_root it is not); the last step reopens it through
+  //    /proc/self/fd to wait for `start`.
+  UniqueFd fifo(plan.fifo_fd);
   // 2. Namespaces given by path (user first: it grants the rights to join the rest).
   for (const auto& [type, fd] : plan.join) {
     narrate::Syscall("setns", type);

@@ -27,7 +27,8 @@ namespace nslab::engine {
 struct InitPlan {
   const Spec* spec = nullptr;
   std::string state_dir;   // ROOT/ID on the host
-  std::string fifo;        // ROOT/ID/exec.fifo
+  std::string fifo;        // ROOT/ID/exec.fifo (for messages)
+  int fifo_fd = -1;        // the fifo, O_PATH, opened by the parent
   int console_socket = -1;  // terminal: the socket the pty master goes to
   bool no_pivot = false;
   int preserve_fds = 0;     // fds 3..3+N-1 stay open across execve
