@@ -320,6 +320,15 @@ TEST_F(OciTest, ConfigFieldsAreAppliedAsSeenFromOutside) {
   RunResult kc = Run({"exec", id, "cat", "/proc/timer_list"});
   EXPECT_EQ(kc.exit_code, 0) << kc.err;
   EXPECT_EQ(kc.out, "");
+  // Its own cgroup at /sys/fs/cgroup (not the host's root), read-only.
+  RunResult lim = Run({"exec", id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"});
+  EXPECT_EQ(lim.out, "67108864\n") << lim.err;
+  // The device cgroup denies all (the default spec) but the default devices work.
+  RunResult null = Run({"exec", id, "sh", "-c", "echo x > /dev/null && head -c 3 /dev/zero | wc -c"});
+  EXPECT_EQ(null.exit_code, 0) << null.err;
+  EXPECT_EQ(null.out, "3\n");
+  EXPECT_NE(testutil::ReadText(CgroupOf(pid, "devices") + "/devices.list").find("c 1:3 rwm"),
+            std::string::npos);
   // annotations in the state
   EXPECT_EQ(State(id)["annotations"]["org.nslab.test"], "yes");
   // delete: the cgroup goes with it.

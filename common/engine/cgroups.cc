@@ -140,6 +140,12 @@ std::string DeviceLine(const DeviceRule& r) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> OwnDirs() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& h : Hierarchies()) out.push_back({h.mount, Join(h.mount, h.own)});
+  return out;
+}
+
 std::string HostMode() {
   bool v1 = false, v2 = false;
   for (const auto& h : Hierarchies()) {
@@ -300,8 +306,11 @@ void Apply(const std::vector<Node>& nodes, const Resources& res) {
     // full, random, urandom, tty, ptmx and the ptys of its devpts), as runc and crun
     // add them whatever the spec's rules say: without c 5:2, a `deny a` would make
     // the container's own /dev/ptmx unusable.
-    for (const char* rule : {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-                             "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm"})
+    // runc's list (libcontainer/specconv AllowedDevices): also mknod of anything (the
+    // node stays unusable), the console and /dev/net/tun.
+    for (const char* rule : {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",
+                             "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",
+                             "c 136:* rwm", "c 10:200 rwm"})
       Write(n->dir, "devices.allow", rule);
   }
 }

@@ -60,6 +60,10 @@ bool Frozen(const std::vector<Node>& nodes);
 // we created, deepest first. Errors are collected and thrown at the end.
 void Destroy(const std::vector<Node>& nodes);
 
+// Every mounted hierarchy the caller is in: (mount point, the caller's cgroup
+// directory in it), e.g. ("/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/a/b").
+std::vector<std::pair<std::string, std::string>> OwnDirs();
+
 // "v1", "v2", "hybrid", for `features` and errors.
 std::string HostMode();
 

@@ -21,6 +21,7 @@
 #include <set>
 
 #include "common/console.h"
+#include "common/engine/cgroups.h"
 #include "common/engine/hooks.h"
 #include "common/error.h"
 #include "common/fd.h"
@@ -114,58 +115,36 @@ void BindRemount(const std::string& target, unsigned long flags) {
   mount::Mount("", target, "", MS_BIND | MS_REMOUNT | flags | LockedFlags(target));
 }
 
-// type "cgroup": the container's view of its cgroups (config-linux.md). On a cgroup
-// v2 host one cgroup2 mount; on v1 and hybrid hosts (this one) a tmpfs with one
-// cgroup mount per hierarchy, as runc and crun build it. In a new cgroup namespace
-// each shows the container's cgroup as its root.
-void MountCgroups(const Mount& m, const std::string& dest) {
-  std::vector<mount::MountInfo> host = mount::ReadMountInfo();
-  bool v1 = false;
-  for (const auto& h : host)
-    if (h.fstype == "cgroup") v1 = true;
+// type "cgroup": the container's view of its own cgroups (config-linux.md). On a
+// cgroup v1 or hybrid host (this one) a tmpfs with, per hierarchy, the container's own
+// cgroup directory bound onto it, as runc and crun build it (not the whole hierarchy:
+// that would show every cgroup of the host, and its root's limits instead of ours);
+// on a pure v2 host the container's cgroup directory alone. `own` is where the init
+// sits on the host, read before any cgroup namespace hid the paths.
+void MountCgroups(const Mount& m, const std::string& dest,
+                  const std::vector<std::pair<std::string, std::string>>& own) {
   const unsigned long flags = m.flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
   MkdirAll(dest);
-  if (!v1) {
-    mount::Mount("cgroup2", dest, "cgroup2", flags);
+  if (own.size() == 1 && own[0].first == "/sys/fs/cgroup") {
+    mount::Mount(own[0].second, dest, "", MS_BIND | MS_REC);
+    BindRemount(dest, flags);
     return;
   }
   mount::Mount("tmpfs", dest, "tmpfs", (flags & ~MS_RDONLY), "mode=755");
-  std::set<std::string> done;
-  for (const auto& h : host) {
-    if (h.fstype != "cgroup" && h.fstype != "cgroup2") continue;
-    if (h.mount_point.rfind("/sys/fs/cgroup/", 0) != 0) continue;
-    std::string name = h.mount_point.substr(h.mount_point.rfind('/') + 1);
-    if (!done.insert(name).second) continue;
-    std::string sub = dest + "/" + name;
+  for (const auto& [mount_point, dir] : own) {
+    std::string sub = dest + "/" + mount_point.substr(mount_point.rfind('/') + 1);
     MkdirAll(sub);
-    std::string opts;
-    if (h.fstype == "cgroup") {
-      for (const auto& o : {std::string("rw"), std::string("ro")}) (void)o;
-      size_t i = 0;
-      const std::string& so = h.super_options;
-      while (i <= so.size()) {
-        size_t j = so.find(',', i);
-        if (j == std::string::npos) j = so.size();
-        std::string o = so.substr(i, j - i);
-        if (!o.empty() && o != "rw" && o != "ro") opts += (opts.empty() ? "" : ",") + o;
-        i = j + 1;
-      }
-    }
-    try {
-      mount::Mount("cgroup", sub, h.fstype, flags, opts);
-    } catch (const SysError& e) {
-      // A hierarchy the kernel will not mount for us here (EPERM in a user
-      // namespace that does not own the cgroup namespace): leave its directory empty.
-      narrate::Step(std::string("cgroup hierarchy ") + name + " not mounted: " + e.what());
-    }
+    mount::Mount(dir, sub, "", MS_BIND | MS_REC);
+    BindRemount(sub, flags);
   }
   if (flags & MS_RDONLY) BindRemount(dest, MS_RDONLY);
 }
 
 // One entry of config.json's mounts, in order (runc's mountToRootfs).
-void MountOne(const std::string& root, const Mount& m) {
+void MountOne(const std::string& root, const Mount& m,
+              const std::vector<std::pair<std::string, std::string>>& own_cgroups) {
   const std::string dest = SecureJoin(root, m.destination);
-  if (m.type == "cgroup") return MountCgroups(m, dest);
+  if (m.type == "cgroup") return MountCgroups(m, dest, own_cgroups);
   if (m.Bind()) {
     struct stat st;
     Check(stat(m.source.c_str(), &st), "stat", m.source);
@@ -479,6 +458,8 @@ int InitInChild(const InitPlan& plan) {
   }
   // 4. A cgroup namespace rooted at the cgroup the parent moved us into (so
   //    /proc/self/cgroup reads "/" inside; see common/cgroup.h UnshareInChild).
+  //    First, where we are on the host, for a "cgroup" mount (step 7).
+  const auto own_cgroups = cgroups::OwnDirs();
   if (plan.cgroup_ns_new) Check(unshare(CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP");
   // 5. Mount propagation: nothing we mount reaches the host, nor its mounts us.
   unsigned long prop = MS_PRIVATE;
@@ -497,7 +478,7 @@ int InitInChild(const InitPlan& plan) {
   // 7. config.json's mounts, in their order; then /dev's default devices.
   for (const auto& m : spec.mounts) {
     try {
-      MountOne(root, m);
+      MountOne(root, m, own_cgroups);
     } catch (...) {
       Rethrow("config.json: mounts " + m.destination);
     }
