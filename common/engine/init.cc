@@ -441,6 +441,11 @@ void ExecProcess(const Process& proc, const std::string& path) {
 
 int InitInChild(const InitPlan& plan) {
   const Spec& spec = *plan.spec;
+  // 0. Not dumpable until the execve (which makes the user's program dumpable again):
+  //    while it waits for `start`, the init *is* the runtime's binary, and a process
+  //    in the container could otherwise open /proc/INIT/exe — the host's binary — and
+  //    write to it once we exit (CVE-2019-5736; runc's nsexec does the same).
+  Check(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl", "PR_SET_DUMPABLE");
   // 1. The exec fifo: an O_PATH fd the parent opened while the host's state directory
   //    was reachable (after pivot_root it is not); the last step reopens it through
   //    /proc/self/fd to wait for `start`.
