@@ -447,6 +447,115 @@ TEST_F(OciTest, FailingCreateRuntimeHookFailsCreateAndHooksGetTheState) {
   EXPECT_FALSE(testutil::PathExists(root_ + "/" + id2));
 }
 
+// Listens on a unix socket as conmon and containerd-shim do; Receive() returns the
+// one fd sent over it with SCM_RIGHTS (-1 if none).
+struct ConsoleListener {
+  int ls = -1;
+  std::string path;
+  explicit ConsoleListener(const std::string& p) : path(p) {
+    unlink(path.c_str());
+    ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, path.c_str());
+    EXPECT_EQ(bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(ls, 1), 0);
+  }
+  ~ConsoleListener() {
+    close(ls);
+    unlink(path.c_str());
+  }
+  int Receive() {
+    int conn = accept4(ls, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) return -1;
+    char byte;
+    struct iovec iov = {&byte, 1};
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    struct msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    int fd = -1;
+    if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) > 0) {
+      struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      if (c != nullptr && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    }
+    close(conn);
+    return fd;
+  }
+};
+
+// Everything a pty master gives until the other side is closed (EIO).
+std::string ReadAllFrom(int master) {
+  std::string out;
+  char buf[256];
+  for (;;) {
+    ssize_t n = read(master, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+TEST_F(OciTest, ExecTtyDetachedSendsItsPtyToTheConsoleSocket) {
+  std::string id = NewId();
+  pid_t pid = Create(id, Bundle([](json&) {}));
+  ASSERT_EQ(Run({"start", id}).exit_code, 0);
+  ConsoleListener l("/tmp/nslab-engine-exec-" + std::to_string(getpid()) + ".sock");
+  std::string dir = testutil::MakeTempDir("exec-tty");
+  // conmon's order of flags: exec --pid-file P --process F --detach --tty --console-socket S ID
+  std::string pf = dir + "/process.json";
+  {
+    json p = {{"args", {"sh"}}, {"cwd", "/"}, {"env", {"PATH=/bin:/usr/bin"}}, {"terminal", true}};
+    int fd = open(pf.c_str(), O_WRONLY | O_CREAT, 0644);
+    std::string t = p.dump();
+    ASSERT_EQ(write(fd, t.data(), t.size()), static_cast<ssize_t>(t.size()));
+    close(fd);
+  }
+  testutil::Background bg = testutil::Start(Argv({"exec", "--pid-file", dir + "/pid", "--process",
+                                                  pf, "--detach", "--tty", "--console-socket",
+                                                  l.path, id}));
+  int master = l.Receive();
+  ASSERT_GE(master, 0);
+  RunResult r = bg.Finish();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  pid_t epid = std::atoi(testutil::ReadText(dir + "/pid").c_str());
+  ASSERT_GT(epid, 0);
+  EXPECT_EQ(NsOf(epid, "pid"), NsOf(pid, "pid"));
+  const std::string cmd = "tty; exit 4\n";
+  ASSERT_EQ(write(master, cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
+  std::string out = ReadAllFrom(master);
+  EXPECT_NE(out.find("/dev/pts/0"), std::string::npos) << out;
+  EXPECT_EQ(testutil::WaitExit(epid), 4);  // reparented to us, the subreaper
+  close(master);
+}
+
+TEST_F(OciTest, CreateContainerAndStartContainerHooksRunInTheContainer) {
+  std::string dir = testutil::MakeTempDir("hooks-in");
+  std::string id = NewId();
+  std::string b = Bundle([&](json& j) {
+    j["root"]["readonly"] = false;
+    j["hooks"] = {
+        // Resolved on the host (before pivot_root), run in the container's namespaces.
+        {"createContainer",
+         {{{"path", "/bin/sh"},
+           {"args", {"sh", "-c", "cat > " + dir + "/cc; readlink /proc/self/ns/uts > " + dir + "/uts"}}}}},
+        // Resolved in the container, after start, before the user's process.
+        {"startContainer",
+         {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "hostname > /tmp/started-by-hook"}}}}}};
+  });
+  pid_t pid = Create(id, b);
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(json::parse(testutil::ReadText(dir + "/cc"))["id"], id);
+  EXPECT_EQ(Trim(testutil::ReadText(dir + "/uts")), NsOf(pid, "uts"));
+  EXPECT_NE(Trim(testutil::ReadText(dir + "/uts")), NsOf(0, "uts"));
+  EXPECT_FALSE(testutil::PathExists(b + "/rootfs/tmp/started-by-hook"));
+  ASSERT_EQ(Run({"start", id}).exit_code, 0);
+  EXPECT_TRUE(testutil::Eventually(
+      [&] { return testutil::ReadText(b + "/rootfs/tmp/started-by-hook") == "runc\n"; }));
+}
+
 // A console socket as conmon and containerd-shim listen on it.
 TEST_F(OciTest, ConsoleSocketReceivesThePtyMaster) {
   std::string path = "/tmp/nslab-engine-" + std::to_string(getpid()) + ".sock";

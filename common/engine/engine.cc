@@ -367,10 +367,22 @@ pid_t CreateContainer(const Context& ctx, const CreateOptions& opts, int console
   copts.flags = flags;
   copts.kill_with_parent = false;  // it must outlive `create`
   copts.forward_signals = false;
+  // The hooks' state JSON names the init's host pid, known only after the clone: the
+  // init reads it from a pipe we fill before Go().
+  Pipe state_pipe;
+  if (create_hooks) {
+    state_pipe = MakePipe();
+    plan.state_fd = state_pipe.read.Get();
+    plan.state_write_fd = state_pipe.write.Get();
+  }
   process::Child child = process::Clone(copts, [&] { return InitInChild(plan); });
   join_fds.clear();
-  if (create_hooks)
+  if (create_hooks) {
     plan.state_json = StateText(opts.id, "creating", child.pid(), spec.bundle, spec.annotations);
+    state_pipe.read.Reset();
+    WriteAll(state_pipe.write.Get(), plan.state_json, "state pipe");
+    state_pipe.write.Reset();
+  }
 
   // 8. What only the parent can do while the init waits: id maps, the cgroup move,
   //    oom_score_adj; then the prestart and createRuntime hooks.

@@ -450,6 +450,7 @@ int InitInChild(const InitPlan& plan) {
   //    was reachable (after pivot_root it is not); the last step reopens it through
   //    /proc/self/fd to wait for `start`.
   UniqueFd fifo(plan.fifo_fd);
+  if (plan.state_write_fd >= 0) close(plan.state_write_fd);
   // 2. Namespaces given by path (user first: it grants the rights to join the rest).
   for (const auto& [type, fd] : plan.join) {
     narrate::Syscall("setns", type);
@@ -490,7 +491,12 @@ int InitInChild(const InitPlan& plan) {
   }
   SetupDevInChild(root, spec);
   // 8. createContainer hooks: container namespaces, still before pivot_root.
-  RunHooks(spec.hooks.create_container, "createContainer", plan.state_json);
+  std::string state_json;
+  if (plan.state_fd >= 0) {
+    state_json = ReadAll(plan.state_fd);
+    close(plan.state_fd);
+  }
+  RunHooks(spec.hooks.create_container, "createContainer", state_json);
   // 9. pivot_root (never chroot, unless --no-pivot), then what needs the new /proc.
   PivotOrChroot(root, plan.no_pivot);
   if (prop == MS_SHARED) mount::Mount("", "/", "", MS_REC | MS_SHARED);
@@ -533,7 +539,7 @@ int InitInChild(const InitPlan& plan) {
   w.Reset();
   fifo.Reset();
   // 15. startContainer hooks, in the container, then the user's process.
-  RunHooks(spec.hooks.start_container, "startContainer", plan.state_json);
+  RunHooks(spec.hooks.start_container, "startContainer", state_json);
   ExecProcess(spec.process, path);
 }
 

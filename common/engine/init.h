@@ -35,7 +35,9 @@ struct InitPlan {
   // linux.namespaces with a path, opened by the parent (type, fd), user first.
   std::vector<std::pair<std::string, int>> join;
   int cgroup_ns_new = 0;    // unshare(CLONE_NEWCGROUP) after the cgroup move
-  std::string state_json;   // for createContainer/startContainer hooks
+  std::string state_json;   // for createContainer/startContainer hooks...
+  int state_fd = -1;        // ...read from this pipe (the parent knows our pid)
+  int state_write_fd = -1;  // our copy of its write end: closed first, or no EOF
 };
 
 // The container's init: runs in the clone (process::Clone's ChildFn). Returns only by
