@@ -361,8 +361,9 @@ const std::vector<Command>& Commands() {
 }
 
 const std::vector<Opt> kGlobal = {
-    {"root", 0, true, "state directory (default /run/nslab-oci)"},
-    {"log", 'l', true, "append errors (and --debug output) to this file"},
+    {"root", 0, true,
+     "state directory (default /run/nslab-oci; not root: $XDG_RUNTIME_DIR/nslab-oci)"},
+    {"log", 'l', true, "append each error to this file, one line (see --log-format)"},
     {"log-format", 0, true, "text or json"},
     {"systemd-cgroup", 0, false, "cgroupsPath is slice:prefix:name (needs systemd)"},
     {"debug", 0, false, "narrate every step on stderr"},
@@ -404,6 +405,13 @@ int main(int argc, char** argv) {
     if (g.Flag("version")) {
       std::printf("%s version %s\nspec: 1.0.2\n", prog.c_str(), kVersion);
       return 0;
+    }
+    // Where state lives is decided here, once: root's /run/nslab-oci, else the user's
+    // runtime directory (as runc does for rootless), else /tmp/nslab-oci-UID.
+    if (geteuid() != 0) {
+      const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+      ctx.root = xdg && *xdg ? std::string(xdg) + "/nslab-oci"
+                             : "/tmp/nslab-oci-" + std::to_string(geteuid());
     }
     ctx.root = g.Value("root", ctx.root);
     ctx.log_path = g.Value("log");
