@@ -169,6 +169,9 @@ TEST_F(OciTest, CreateLeavesTheInitWaitingAndStartReleasesIt) {
   EXPECT_TRUE(testutil::Eventually([&] { return testutil::PathExists(b + "/rootfs/tmp/mark"); }));
   EXPECT_EQ(Status(id), "running");
   EXPECT_FALSE(testutil::PathExists(root_ + "/" + id + "/exec.fifo"));
+  // No fd of the runtime's (the fifo, the sync pipes) crossed the execve.
+  EXPECT_EQ(testutil::Entries("/proc/" + std::to_string(pid) + "/fd"),
+            (std::vector<std::string>{"0", "1", "2"}));
   // start twice: refused, one line naming the state.
   RunResult again = Run({"start", id});
   EXPECT_NE(again.exit_code, 0);
