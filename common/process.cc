@@ -73,8 +73,12 @@ int ReportToParent(int fd, int code, const char* message) {
   return code;
 }
 
+// The child's end of the report pipe (-1 once ReportReadyInChild closed it).
+int g_report_fd = -1;
+
 int ChildMain(void* raw) {
   auto* args = static_cast<ChildArgs*>(raw);
+  g_report_fd = args->report_write;
   narrate::SetRole(narrate::Role::kChild);
   // Our copies of the parent's pipe ends would keep the pipes open forever.
   close(args->go_write);
@@ -100,9 +104,11 @@ int ChildMain(void* raw) {
     // END SOLUTION 03
     code = (*args->fn)();
   } catch (const ExitCodeError& e) {
-    code = ReportToParent(args->report_write, e.exit_code(), e.what());
+    code = g_report_fd < 0 ? ReportError(e, e.exit_code())
+                           : ReportToParent(g_report_fd, e.exit_code(), e.what());
   } catch (const std::exception& e) {
-    code = ReportToParent(args->report_write, kSetupFailed, e.what());
+    code = g_report_fd < 0 ? ReportError(e, kSetupFailed)
+                           : ReportToParent(g_report_fd, kSetupFailed, e.what());
   }
   std::fflush(stdout);
   std::fflush(stderr);
@@ -215,6 +221,12 @@ void Child::Go() {
     report.erase(0, space + 1);
   }
   throw ExitCodeError(code, report);
+}
+
+void ReportReadyInChild() {
+  if (g_report_fd < 0) return;
+  close(g_report_fd);  // the parent's Go() reads EOF: "set up", as after an execve
+  g_report_fd = -1;
 }
 
 ExitStatus WaitPid(pid_t pid) {

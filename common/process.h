@@ -91,6 +91,12 @@ class Child {
   bool forwarding_ = false;
 };
 
+// Runs in a child made by Clone: tells the parent's Go() that setup is done without
+// an execve (closes the report pipe). For a child that then waits for something
+// else before it execs (the OCI engine's init blocks on its exec fifo until
+// `start`); an error after this is printed on the child's stderr instead.
+void ReportReadyInChild();
+
 // waitpid(2) until pid ends (retrying on EINTR); how it ended.
 ExitStatus WaitPid(pid_t pid);
 

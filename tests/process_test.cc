@@ -215,6 +215,24 @@ TEST(CloneTest, SetupErrorInTheChildIs125WithItsMessage) {
   EXPECT_EQ(c.Wait().code, kSetupFailed);
 }
 
+// The OCI engine's init: setup done, Go() returns, the child goes on (to wait for
+// `start`); a later error is its own exit code, not a report to a Go() long gone.
+TEST(CloneTest, ReportReadyInChildEndsGoWithoutAnExec) {
+  Pipe hold = MakePipe();
+  Child c = Clone({}, [&]() -> int {
+    hold.write.Reset();
+    ReportReadyInChild();
+    char byte;
+    (void)!read(hold.read.Get(), &byte, 1);  // blocks until the parent closes its end
+    throw ExitCodeError(7, "after ready");
+  });
+  hold.read.Reset();
+  EXPECT_NO_THROW(c.Go());  // returns although the child neither exec'd nor ended
+  EXPECT_NE(StateOf(c.pid()), 'Z');
+  hold.write.Reset();
+  EXPECT_EQ(c.Wait().code, 7);
+}
+
 TEST(CloneTest, ChildBlocksUntilGo) {
   // The parent writes a file only after Clone() returned and the child sits blocked;
   // a child that did not wait for Go() would find no file and exit 1.
