@@ -32,6 +32,7 @@
 #include "common/rootfs.h"
 #include "common/shim.h"
 #include "common/store.h"
+#include "common/trampoline.h"
 #include "common/user.h"
 #include "common/uts.h"
 
@@ -166,7 +167,7 @@ void WaitForCgroupInChild(int fd) {
 }
 
 int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_fd,
-                int cgroup_write_fd) {
+                int cgroup_write_fd, int trampoline_fd) {
   // Our copy of the parent's end, or we would never see EOF if the parent fails.
   if (cgroup_write_fd >= 0) close(cgroup_write_fd);
   signal(SIGPIPE, SIG_DFL);  // the engine ignores it; the container must not
@@ -235,7 +236,9 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
   // 9. Last: no host fd crosses execve, then capabilities, no_new_privs, seccomp.
   security::CloseExtraFdsInChild();
   security::ApplyInChild(spec.security);
-  return process::Exec(r.command);
+  // SECURITY(issue 13, CVE-2019-5736): the command is exec'd by the sealed trampoline,
+  // never by this (host) binary: "#!/proc/self/exe" then names the trampoline.
+  return trampoline::ExecInChild(trampoline_fd, r.command, process::ReportFdInChild());
 }
 
 // ---- Create and start, in the detached process B -----------------------------------
@@ -304,8 +307,12 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     Pipe cgroup_ready;
     if (!res.cgroup.nodes().empty()) cgroup_ready = MakePipe();
     const int cgroup_fd = cgroup_ready.read.Get(), cgroup_write_fd = cgroup_ready.write.Get();
-    process::Child child =
-        process::Clone(opts, [&] { return InitInChild(spec, r, io, cgroup_fd, cgroup_write_fd); });
+    // SECURITY(issue 13, CVE-2019-5736): the sealed trampoline the init execs through.
+    UniqueFd trampoline_fd = trampoline::Prepare();
+    process::Child child = process::Clone(opts, [&] {
+      return InitInChild(spec, r, io, cgroup_fd, cgroup_write_fd, trampoline_fd.Get());
+    });
+    trampoline_fd.Reset();
     cgroup_ready.read.Reset();
 
     // Parent-side setup while the child waits.
@@ -759,6 +766,9 @@ int Exec(const std::string& id, const std::vector<std::string>& command, const E
   UniqueFd null;
   if (!opts.interactive) null = Open("/dev/null", O_RDONLY);
   const security::Profile profile = ProfileOf(r);
+  // SECURITY(issue 13, CVE-2019-5736): the exec'd command starts from the sealed
+  // trampoline, so "#!/proc/self/exe" cannot lead back to this binary.
+  UniqueFd trampoline_fd = trampoline::Prepare();
 
   std::fflush(stdout);
   std::fflush(stderr);
@@ -805,7 +815,7 @@ int Exec(const std::string& id, const std::vector<std::string>& command, const E
           security::VerifyCwdInChild();
           security::CloseExtraFdsInChild();
           security::ApplyInChild(profile);
-          return process::Exec(command);
+          return trampoline::ExecInChild(trampoline_fd.Get(), command, -1);  // SECURITY(issue 13)
         });
       }
       for (auto& t : targets) t.fd.Reset();

@@ -73,9 +73,14 @@ int ReportToParent(int fd, int code, const char* message) {
   return code;
 }
 
+// The error pipe of the clone child we are (-1 in any other process). Each child has
+// its own copy of this variable (no CLONE_VM).
+int g_report_fd = -1;
+
 int ChildMain(void* raw) {
   auto* args = static_cast<ChildArgs*>(raw);
   narrate::SetRole(narrate::Role::kChild);
+  g_report_fd = args->report_write;  // security (issue 13): trampoline::ExecInChild
   // Our copies of the parent's pipe ends would keep the pipes open forever.
   close(args->go_write);
   close(args->report_read);
@@ -125,6 +130,8 @@ bool FoundOnPath(const std::string& name) {
 }
 
 }  // namespace
+
+int ReportFdInChild() { return g_report_fd; }
 
 std::string ExitStatus::Describe() const {
   if (signal != 0) {
