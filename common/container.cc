@@ -210,6 +210,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
     // END SOLUTION 11
   } else {
     mount::Mount(r.rootfs, root, "", MS_BIND | MS_REC);  // --rootfs: as is
+    mount::MakeNodevInChild(root);  // SECURITY(issue 13): no device node of the rootfs opens
   }
   // 4. The pseudo filesystems, then pivot_root into the new root.
   mount::MountProcInChild(root + "/proc");

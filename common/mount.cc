@@ -5,10 +5,12 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <sstream>
 #include <utility>
 
@@ -18,6 +20,8 @@
 
 namespace nslab::mount {
 namespace {
+
+constexpr uint64_t MOUNT_ATTR_NODEV_ = 0x00000004;  // linux/mount.h MOUNT_ATTR_NODEV
 
 std::string Quote(const std::string& s) { return s.empty() ? "NULL" : "\"" + s + "\""; }
 
@@ -218,8 +222,11 @@ void SetupDevInChild(const std::string& dev_dir) {
     throw UsageError("refusing to set up /dev at \"" + dev_dir + "\": it is a symlink");
   MakeDir(dev_dir, 0755);
   // A tmpfs of our own: the host's /dev holds disks and consoles the sandbox must
-  // not see. nosuid+noexec: nothing here should be run.
-  Mount("tmpfs", dev_dir, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME,
+  // not see. nosuid+noexec: nothing here should be run. nodev (issue 13): a node that
+  // root inside makes with mknod(2) (CAP_MKNOD is one of Docker's 14) cannot be
+  // opened — `mknod /dev/k c 1 11` would write into the host's kernel log. The nodes
+  // bound below are mounts of their own, with the host /dev's flags: they still work.
+  Mount("tmpfs", dev_dir, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_STRICTATIME,
         "mode=755,size=65536k");
   // Device nodes are bind-mounted from the host rather than created with mknod(2):
   // mknod is refused inside a user namespace (lab 09), a bind mount is not
@@ -242,6 +249,26 @@ void SetupDevInChild(const std::string& dev_dir) {
   MakeSymlink("/proc/self/fd/0", dev_dir + "/stdin");
   MakeSymlink("/proc/self/fd/1", dev_dir + "/stdout");
   MakeSymlink("/proc/self/fd/2", dev_dir + "/stderr");
+}
+
+void MakeNodevInChild(const std::string& target) {
+  // mount_setattr(2) (Linux 5.12) sets the flag on the whole subtree in one call;
+  // older kernels get a remount of the top mount, keeping the flags it has (a
+  // remount that dropped a locked one would fail with EPERM in a user namespace).
+  struct MountAttr {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+  } attr = {MOUNT_ATTR_NODEV_, 0, 0, 0};
+  narrate::Syscall("mount_setattr", Quote(target) + ", AT_RECURSIVE, MOUNT_ATTR_NODEV");
+  if (syscall(SYS_mount_setattr, AT_FDCWD, target.c_str(), AT_RECURSIVE, &attr, sizeof attr) == 0)
+    return;
+  if (errno != ENOSYS) Check(-1, "mount_setattr", target);
+  struct statfs sfs;
+  Check(statfs(target.c_str(), &sfs), "statfs", target);
+  unsigned long flags = MS_BIND | MS_REMOUNT | MS_NODEV;
+  if (sfs.f_flags & ST_NOSUID) flags |= MS_NOSUID;
+  if (sfs.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (sfs.f_flags & ST_RDONLY) flags |= MS_RDONLY;
+  Mount("", target, "", flags);
 }
 
 void MountSysReadOnlyInChild(const std::string& target) {
