@@ -21,6 +21,7 @@
 
 #include "common/cgroup.h"
 #include "common/console.h"
+#include "common/devices.h"
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/lab.h"
@@ -167,7 +168,7 @@ void WaitForCgroupInChild(int fd) {
 }
 
 int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_fd,
-                int cgroup_write_fd, int trampoline_fd) {
+                int cgroup_write_fd, int trampoline_fd, bool lower_is_cwd) {
   // Our copy of the parent's end, or we would never see EOF if the parent fails.
   if (cgroup_write_fd >= 0) close(cgroup_write_fd);
   signal(SIGPIPE, SIG_DFL);  // the engine ignores it; the container must not
@@ -199,8 +200,18 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
         Check(mkdir((dir + sub).c_str(), 0755), "mkdir", dir + sub);
     }
     // BEGIN SOLUTION 11: mount the overlay on root: the image below, the state dir's upper/ above
+    // SECURITY(issue 13): the store is 0700, and a --user init is an unprivileged uid
+    // on the host that cannot walk it. The engine cloned us with the image's rootfs as
+    // its cwd, which clone(CLONE_NEWNS) moved onto our own copy of that mount
+    // (copy_mnt_ns switches root and cwd): an fd on "." names it in *our* namespace,
+    // as overlayfs requires (an fd opened by the engine would be on the host's mount,
+    // and the kernel refuses it: "failed to clone lowerpath").
+    UniqueFd lower_fd;
+    if (lower_is_cwd) lower_fd = Open(".", O_PATH | O_DIRECTORY);
+    const std::string lower =
+        lower_fd ? "/proc/self/fd/" + std::to_string(lower_fd.Get()) : r.rootfs;
     const std::string layers =
-        "lowerdir=" + r.rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
+        "lowerdir=" + lower + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
     try {
       mount::Mount("overlay", root, "overlay", MS_NODEV, layers + ",volatile");
     } catch (const SysError& e) {
@@ -285,6 +296,9 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     // more than the rest of a start), so it is paid only when a limit needs it.
     if (!limits.Empty()) {
       res.cgroup = cgroup::Create(cgroup::Detect(), "nslab-" + r.id, limits);
+      // SECURITY(issue 13): the device allowlist wherever the container has a cgroup
+      // (cgroup2: BPF program; v1: only if a devices node is among them).
+      for (const auto& n : res.cgroup.nodes()) devices::ProtectCgroup(n.dir);
     } else {
       narrate::Step("no --memory/--pids/--cpus: no cgroup of its own (the caller's)");
     }
@@ -310,10 +324,19 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     const int cgroup_fd = cgroup_ready.read.Get(), cgroup_write_fd = cgroup_ready.write.Get();
     // SECURITY(issue 13, CVE-2019-5736): the sealed trampoline the init execs through.
     UniqueFd trampoline_fd = trampoline::Prepare();
+    // SECURITY(issue 13): --user: the image's rootfs as the init's cwd (see InitInChild).
+    const bool lower_is_cwd = r.user && !r.image.empty();
+    UniqueFd cwd;
+    if (lower_is_cwd) {
+      cwd = Open(".", O_PATH | O_DIRECTORY);
+      Check(chdir(r.rootfs.c_str()), "chdir", r.rootfs);
+    }
     process::Child child = process::Clone(opts, [&] {
-      return InitInChild(spec, r, io, cgroup_fd, cgroup_write_fd, trampoline_fd.Get());
+      return InitInChild(spec, r, io, cgroup_fd, cgroup_write_fd, trampoline_fd.Get(),
+                         lower_is_cwd);
     });
     trampoline_fd.Reset();
+    if (cwd) Check(fchdir(cwd.Get()), "fchdir", "the engine's working directory");
     cgroup_ready.read.Reset();
 
     // Parent-side setup while the child waits.

@@ -2,6 +2,8 @@
 #include "common/devices.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -165,6 +167,21 @@ void AttachProgram(const std::string& dir, int program_fd) {
   attr.attach_flags = BPF_F_ALLOW_MULTI;
   narrate::Syscall("bpf", "BPF_PROG_ATTACH, \"" + dir + "\", BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI");
   Check(static_cast<int>(Bpf(BPF_PROG_ATTACH, &attr)), "bpf", "BPF_PROG_ATTACH " + dir);
+}
+
+std::string ProtectCgroup(const std::string& dir) {
+  struct statfs sf;
+  Check(statfs(dir.c_str(), &sf), "statfs", dir);
+  if (sf.f_type == CGROUP2_SUPER_MAGIC) {
+    UniqueFd prog = LoadProgram(BuildProgram(DefaultAllowList()));
+    AttachProgram(dir, prog.Get());  // the attachment holds the program, not our fd
+    return "bpf";
+  }
+  if (access((dir + "/devices.deny").c_str(), F_OK) == 0) {
+    ApplyV1(dir, DefaultAllowList());
+    return "v1";
+  }
+  return "";
 }
 
 }  // namespace nslab::devices

@@ -66,6 +66,12 @@ UniqueFd LoadProgram(const std::vector<bpf_insn>& program);
 // directory dir. The program stays attached as long as the cgroup exists.
 void AttachProgram(const std::string& dir, int program_fd);
 
+// The engine's one call for a container's cgroup directory: on cgroup2 the BPF
+// program of DefaultAllowList() attached; on a v1 devices hierarchy the lists
+// written; on any other v1 hierarchy (memory, pids...) nothing. Returns what it did
+// ("bpf", "v1", "").
+std::string ProtectCgroup(const std::string& dir);
+
 }  // namespace nslab::devices
 
 #endif  // NSLAB_COMMON_DEVICES_H_
