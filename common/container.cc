@@ -422,6 +422,7 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     so.interactive = r.interactive;
     so.attached = !spec.detach;
     so.remove = r.remove;
+    so.log_size_max = spec.log_size_max;  // SECURITY(issue 13): capped, rotated log
     shim::Exec(shim_bin, so);
   } catch (const ExitCodeError& e) {
     code = ReportError(e);
@@ -502,7 +503,7 @@ void CleanupMountsUnder(const std::string& dir) {
 state::Record Prepare(const Spec& in) {
   Spec spec = in;
   if (spec.net != "bridge" && spec.net != "none")
-    throw UsageError("--net \"" + spec.net + "\": use bridge or none");
+    throw UsageError("--net " + Quote(spec.net) + ": use bridge or none");
   if (!spec.hostname.empty()) uts::ValidateHostname(spec.hostname);
   if (!spec.name.empty()) state::ValidateName(spec.name);
   if (!spec.memory.empty()) cgroup::ParseMemory(spec.memory);

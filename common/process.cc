@@ -359,7 +359,7 @@ int ParseSignal(const std::string& text) {
       if (abbrev != nullptr && name == abbrev) return sig;
     }
   }
-  throw UsageError("unknown signal \"" + text + "\" (a name like TERM or KILL, or a number)");
+  throw UsageError("unknown signal " + Quote(text) + " (a name like TERM or KILL, or a number)");
 }
 
 std::string CloneFlagsToString(int flags) {

@@ -97,6 +97,11 @@ void ReexecFromSealedCopy(char** argv);
 // symlink in the image. MaskPathsInChild calls it first.
 void CheckProcInChild();
 
+// The same for "/sys" and sysfs (SYSFS_MAGIC): a /sys swapped for a symlink or
+// another directory by a writer racing the start (CVE-2021-30465 style) fails it.
+// MaskPathsInChild calls it, so a mask can never be skipped for a vanished /sys.
+void CheckSysInChild();
+
 // The effective capability names for a profile, in capability-number order
 // ("CAP_CHOWN", ...); empty means "all" when privileged (see Describe).
 std::vector<std::string> EffectiveCapabilities(const Profile& profile);

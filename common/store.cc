@@ -94,7 +94,7 @@ bool UnpackAtomically(const std::string& tar_path, const std::string& name,
              tmp + "/info");
     info.Reset();
     // The atomic step: before it, nobody sees the image; after it, all of it.
-    narrate::Syscall("rename", "\"" + tmp + "\", \"" + ImageDir(name) + "\"");
+    narrate::Syscall("rename", Quote(tmp) + ", \"" + ImageDir(name) + "\"");
     if (rename(tmp.c_str(), ImageDir(name).c_str()) < 0) {
       if (errno != EEXIST && errno != ENOTEMPTY) Check(-1, "rename", ImageDir(name));
       RemoveTree(tmp);
@@ -179,14 +179,14 @@ std::string Rootfs(const std::string& raw) {
 
 Image Import(const std::string& tar_path, const std::string& raw) {
   const std::string name = NormalizeName(raw);
-  if (IsDir(ImageDir(name))) throw UsageError("image \"" + name + "\" exists already");
+  if (IsDir(ImageDir(name))) throw UsageError("image " + Quote(name) + " exists already");
   struct stat st;
   if (stat(tar_path.c_str(), &st) < 0)
-    throw UsageError("import \"" + tar_path + "\": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) throw UsageError("import \"" + tar_path + "\": not a file");
+    throw UsageError("import " + Quote(tar_path) + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw UsageError("import " + Quote(tar_path) + ": not a file");
   Image img;
   if (!UnpackAtomically(tar_path, name, tar_path, &img))
-    throw UsageError("image \"" + name + "\" exists already");
+    throw UsageError("image " + Quote(name) + " exists already");
   return img;
 }
 
