@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <thread>
 
 #include "common/cgroup.h"
@@ -33,6 +34,7 @@
 #include "common/rootfs.h"
 #include "common/shim.h"
 #include "common/store.h"
+#include "common/subid.h"
 #include "common/trampoline.h"
 #include "common/user.h"
 #include "common/uts.h"
@@ -199,7 +201,6 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
       for (const char* sub : {"/rootfs", "/upper", "/work"})
         Check(mkdir((dir + sub).c_str(), 0755), "mkdir", dir + sub);
     }
-    // BEGIN SOLUTION 11: mount the overlay on root: the image below, the state dir's upper/ above
     // SECURITY(issue 13): the store is 0700, and a --user init is an unprivileged uid
     // on the host that cannot walk it. The engine cloned us with the image's rootfs as
     // its cwd, which clone(CLONE_NEWNS) moved onto our own copy of that mount
@@ -210,6 +211,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
     if (lower_is_cwd) lower_fd = Open(".", O_PATH | O_DIRECTORY);
     const std::string lower =
         lower_fd ? "/proc/self/fd/" + std::to_string(lower_fd.Get()) : r.rootfs;
+    // BEGIN SOLUTION 11: mount the overlay on root: the image below (`lower`), the state dir's upper/ above
     const std::string layers =
         "lowerdir=" + lower + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
     try {
@@ -233,6 +235,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
   WaitForCgroupInChild(cgroup_fd);
   cgroup::UnshareInChild();
   // 6. Hardening of /proc and /sys: masked and read-only paths.
+  security::CheckSysInChild();  // SECURITY(issue 13): /sys is our sysfs, not a swapped dir
   security::MaskPathsInChild(spec.security);
   // 7. Hostname and network.
   uts::SetHostnameInChild(r.hostname);
@@ -340,8 +343,16 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     cgroup_ready.read.Reset();
 
     // Parent-side setup while the child waits.
-    if (r.user)
-      user::WriteMapsFromParent(child.pid(), user::DefaultOutsideUid(), user::DefaultOutsideGid());
+    if (r.user) {
+      // SECURITY(issue 13): the container's own block of host ids when /etc/subuid has
+      // one for nslab (or root); else the shared 65534, as before.
+      std::optional<subid::Block> block = subid::Find(subid::StateDir(), r.id);
+      if (block)
+        user::WriteMapsFromParent(child.pid(), block->uid, block->gid, block->count);
+      else
+        user::WriteMapsFromParent(child.pid(), user::DefaultOutsideUid(),
+                                  user::DefaultOutsideGid());
+    }
     std::exception_ptr mover_error;
     std::thread mover;
     struct JoinOnExit {
@@ -569,12 +580,24 @@ state::Record Prepare(const Spec& in) {
       // the state dir and own the overlay's upper and work directories.
       uid_t uid = user::DefaultOutsideUid();
       gid_t gid = user::DefaultOutsideGid();
+      // SECURITY(issue 13): a block of host ids of its own (common/subid.h).
+      if (geteuid() == 0) {
+        if (std::optional<subid::Block> block =
+                subid::Reserve(subid::StateDir(), r.id, state::Base())) {
+          uid = block->uid;
+          gid = block->gid;
+        } else {
+          narrate::Step("no nslab (or root) entry in " + subid::SubUidPath() + " and " +
+                        subid::SubGidPath() + ": root inside is the shared uid 65534 outside");
+        }
+      }
       Check(chmod(dir.c_str(), 0711), "chmod", dir);
       if (layers_here)
         for (const char* sub : {"/upper", "/work"})
           Check(chown((dir + sub).c_str(), uid, gid), "chown", dir + sub);
     }
   } catch (...) {
+    if (r.user) subid::Release(subid::StateDir(), r.id);  // SECURITY(issue 13)
     state::RemoveDir(r.id);
     throw;
   }
@@ -881,7 +904,13 @@ std::vector<std::string> Describe(const state::Record& r) {
       "cgroup: " + (r.cgroups.empty() ? std::string("- (no limits: the caller's)")
                                         : join(r.cgroups)),
       "limits: " + r.limits,
-      "user namespace: " + std::string(r.user ? "yes" : "no"),
+      "user namespace: " + std::string(r.user ? "yes" : "no") + [&]() -> std::string {
+        if (!r.user) return "";
+        std::optional<subid::Block> b = subid::Find(subid::StateDir(), r.id);
+        return b ? " (root = host uid " + std::to_string(b->uid) + ", " +
+                       std::to_string(b->count) + " ids of its own)"
+                 : " (root = host uid 65534, shared)";
+      }(),
       "tty: " + std::string(r.tty ? "yes" : "no"),
       "shim pid: " + std::to_string(r.shim_pid),
       "init pid: " + std::to_string(r.pid),

@@ -214,12 +214,12 @@ void CheckSysInChild() {
 }
 
 void MaskPathsInChild(const Profile& profile) {
-  // SECURITY (issue 13): both filesystems the masks live on are checked to be the
-  // ones the engine mounted; only then does a missing mask target mean "this kernel
-  // has no such file" (a fresh procfs and sysfs show what the kernel has) and not
-  // "the rootfs was swapped under us" — which fails the start, never skips a mask.
+  // SECURITY (issue 13): the filesystems the masks live on are checked to be the ones
+  // the engine mounted (the engine calls CheckSysInChild too, just before); only then
+  // does a missing mask target mean "this kernel has no such file" (a fresh procfs
+  // and sysfs show what the kernel has), not "the rootfs was swapped under us" —
+  // which fails the start, never skips a mask.
   CheckProcInChild();
-  CheckSysInChild();
   if (profile.privileged) return;
   UniqueFd null_fd = OpenDevNull();
   for (const char* path : kMaskedPaths) {

@@ -99,7 +99,8 @@ void CheckProcInChild();
 
 // The same for "/sys" and sysfs (SYSFS_MAGIC): a /sys swapped for a symlink or
 // another directory by a writer racing the start (CVE-2021-30465 style) fails it.
-// MaskPathsInChild calls it, so a mask can never be skipped for a vanished /sys.
+// The engine calls it before MaskPathsInChild, so a mask is never skipped for a
+// /sys that vanished.
 void CheckSysInChild();
 
 // The effective capability names for a profile, in capability-number order

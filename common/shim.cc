@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "common/narrate.h"
 #include "common/process.h"
+#include "common/subid.h"
 
 namespace nslab::shim {
 namespace {
@@ -265,6 +266,8 @@ void CleanupAfterExit(const state::Record& r) {
       usleep(1000);
     }
   }
+  // SECURITY(issue 13): the container's block of host ids is free again.
+  if (r.user) subid::Release(subid::StateDir(), r.id);
   // The veth needs nothing: it goes with the container's network namespace, which
   // the kernel tears down from a workqueue a little later. Waiting for that here
   // would only slow down every `run --rm` (issue 9: nothing waited on synchronously

@@ -227,7 +227,9 @@ int main(int argc, char** argv) {
   run->add_option("--memory", spec.memory, "Memory limit (64M, 1G...)");
   run->add_option("--pids", spec.pids, "Maximum number of processes");
   run->add_option("--cpus", spec.cpus, "CPU quota in CPUs (0.5, 2...)");
-  run->add_flag("--user", spec.user, "A user namespace: root inside is 65534 outside");
+  run->add_flag("--user", spec.user,
+                "A user namespace: root inside is a block of host ids of its own (from "
+                "/etc/subuid's nslab line), else 65534 outside");
   run->add_flag("--privileged", spec.security.privileged,
                 "No capability drop, no seccomp filter, no masked paths");
   // One name per flag (repeat the flag for more): `--cap-add NET_ADMIN busybox` must
