@@ -591,7 +591,14 @@ state::Record Prepare(const Spec& in) {
                         subid::SubGidPath() + ": root inside is the shared uid 65534 outside");
         }
       }
-      Check(chmod(dir.c_str(), 0711), "chmod", dir);
+      if (geteuid() == 0) {
+        // SECURITY(issue 13): searchable by the container's own gid only (0710), not by
+        // every host user (0711): upper/ holds the container's setuid files.
+        Check(chown(dir.c_str(), static_cast<uid_t>(-1), gid), "chown", dir);
+        Check(chmod(dir.c_str(), 0710), "chmod", dir);
+      } else {
+        Check(chmod(dir.c_str(), 0711), "chmod", dir);
+      }
       if (layers_here)
         for (const char* sub : {"/upper", "/work"})
           Check(chown((dir + sub).c_str(), uid, gid), "chown", dir + sub);

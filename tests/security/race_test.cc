@@ -102,7 +102,7 @@ TEST(RaceTest, SwappedMountTargetsNeverYieldAContainerWithoutSysOrMasks) {
       EXPECT_EQ(FsAt(init, "/proc"), "proc") << "ran without its /proc";
       EXPECT_EQ(FsAt(init, "/sys"), "sysfs") << "ran without its /sys";
       EXPECT_EQ(FsAt(init, "/sys/firmware"), "tmpfs") << "ran without the /sys/firmware mask";
-      EXPECT_EQ(FsAt(init, "/proc/kcore"), "devtmpfs") << "ran without the /proc/kcore mask";
+      EXPECT_EQ(FsAt(init, "/proc/keys"), "devtmpfs") << "ran without the /proc/keys mask";
     } else {
       if (refused++ == 0) std::printf("first refusal: %s", r.err.c_str());
       EXPECT_EQ(r.exit_code, 125) << r.out << r.err;

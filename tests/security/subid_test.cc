@@ -7,6 +7,7 @@
 #include "common/subid.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -75,6 +76,17 @@ TEST(SubidTest, EachUserContainerGetsItsOwnBlockOfHostIds) {
     // Root inside works as root of its own files.
     auto r = Cli({"exec", a.id(), "sh", "-c", "touch /x && stat -c %u /x && id -u"});
     EXPECT_EQ(r.out, "0\n0\n") << r.err;
+    // A setuid file it makes lands in upper/ as setuid to its host uid; a host user
+    // (nobody) cannot reach it: the state directory is searchable by its gid only.
+    r = Cli({"exec", a.id(), "sh", "-c", "cp /bin/busybox /suid && chmod 4755 /suid"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string upper = harness::StateDir() + "/" + a.id() + "/upper/suid";
+    struct stat st;
+    ASSERT_EQ(stat(upper.c_str(), &st), 0);
+    EXPECT_TRUE(st.st_mode & S_ISUID);
+    auto as_nobody = testutil::Run({"setpriv", "--reuid", "65534", "--regid", "65534",
+                                    "--clear-groups", upper, "id", "-u"});
+    EXPECT_NE(as_nobody.exit_code, 0) << as_nobody.out;
     // A third finds no free block: one line, 125, nothing left.
     auto full = Cli({"run", "--rm", "--net", "none", "--user", "busybox", "true"});
     EXPECT_EQ(full.exit_code, 125) << full.out;
