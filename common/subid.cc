@@ -131,6 +131,7 @@ void Release(const std::string& dir, const std::string& id) {
     if (owner == id) unlink(file.c_str());
   }
   closedir(d);
+  rmdir(dir.c_str());  // the last reservation out leaves no empty directory (ENOTEMPTY else)
 }
 
 }  // namespace nslab::subid
