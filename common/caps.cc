@@ -64,7 +64,7 @@ int Parse(const std::string& name) {
   for (char c : name) {
     // Only letters and '_': cap_from_name would also take "12" or "cap_chown=ep".
     if (!std::isalpha(static_cast<unsigned char>(c)) && c != '_')
-      throw UsageError("unknown capability \"" + name + "\"");
+      throw UsageError("unknown capability " + Quote(name));
     lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   if (lower.rfind("cap_", 0) != 0) lower = "cap_" + lower;

@@ -17,11 +17,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <thread>
 
 #include "common/cgroup.h"
 #include "common/cgroup/view.h"
 #include "common/console.h"
+#include "common/devices.h"
 #include "common/error.h"
 #include "common/image/store.h"  // images-helper hook (issue 17)
 #include "common/fd.h"
@@ -34,6 +36,8 @@
 #include "common/rootfs.h"
 #include "common/shim.h"
 #include "common/store.h"
+#include "common/subid.h"
+#include "common/trampoline.h"
 #include "common/user.h"
 #include "common/uts.h"
 
@@ -168,7 +172,8 @@ void WaitForCgroupInChild(int fd) {
 }
 
 int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_fd,
-                int cgroup_write_fd, const cgroup::Plan* plan) {
+                int cgroup_write_fd, const cgroup::Plan* plan, int trampoline_fd,
+                bool lower_is_cwd) {
   // Our copy of the parent's end, or we would never see EOF if the parent fails.
   if (cgroup_write_fd >= 0) close(cgroup_write_fd);
   signal(SIGPIPE, SIG_DFL);  // the engine ignores it; the container must not
@@ -199,9 +204,19 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
       for (const char* sub : {"/rootfs", "/upper", "/work"})
         Check(mkdir((dir + sub).c_str(), 0755), "mkdir", dir + sub);
     }
-    // BEGIN SOLUTION 11: mount the overlay on root: the image below, the state dir's upper/ above
+    // SECURITY(issue 13): the store is 0700, and a --user init is an unprivileged uid
+    // on the host that cannot walk it. The engine cloned us with the image's rootfs as
+    // its cwd, which clone(CLONE_NEWNS) moved onto our own copy of that mount
+    // (copy_mnt_ns switches root and cwd): an fd on "." names it in *our* namespace,
+    // as overlayfs requires (an fd opened by the engine would be on the host's mount,
+    // and the kernel refuses it: "failed to clone lowerpath").
+    UniqueFd lower_fd;
+    if (lower_is_cwd) lower_fd = Open(".", O_PATH | O_DIRECTORY);
+    const std::string lower =
+        lower_fd ? "/proc/self/fd/" + std::to_string(lower_fd.Get()) : r.rootfs;
+    // BEGIN SOLUTION 11: mount the overlay on root: the image below (`lower`), the state dir's upper/ above
     const std::string layers =
-        "lowerdir=" + r.rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
+        "lowerdir=" + lower + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
     try {
       mount::Mount("overlay", root, "overlay", MS_NODEV, layers + ",volatile");
     } catch (const SysError& e) {
@@ -211,6 +226,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
     // END SOLUTION 11
   } else {
     mount::Mount(r.rootfs, root, "", MS_BIND | MS_REC);  // --rootfs: as is
+    mount::MakeNodevInChild(root);  // SECURITY(issue 13): no device node of the rootfs opens
   }
   // 4. The pseudo filesystems, then pivot_root into the new root.
   mount::MountProcInChild(root + "/proc");
@@ -225,6 +241,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
   //     /sys/fs/cgroup (mounted inside the new cgroup namespace: rooted at it).
   if (plan != nullptr) cgroup::MountViewInChild("/sys/fs/cgroup", plan->layout);
   // 6. Hardening of /proc and /sys: masked and read-only paths.
+  security::CheckSysInChild();  // SECURITY(issue 13): /sys is our sysfs, not a swapped dir
   security::MaskPathsInChild(spec.security);
   // 7. Hostname and network.
   uts::SetHostnameInChild(r.hostname);
@@ -240,7 +257,9 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
   // 9. Last: no host fd crosses execve, then capabilities, no_new_privs, seccomp.
   security::CloseExtraFdsInChild();
   security::ApplyInChild(spec.security);
-  return process::Exec(r.command);
+  // SECURITY(issue 13, CVE-2019-5736): the command is exec'd by the sealed trampoline,
+  // never by this (host) binary: "#!/proc/self/exe" then names the trampoline.
+  return trampoline::ExecInChild(trampoline_fd, r.command, process::ReportFdInChild());
 }
 
 // ---- Create and start, in the detached process B -----------------------------------
@@ -314,15 +333,34 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     Pipe cgroup_ready;
     if (own_cgroup) cgroup_ready = MakePipe();
     const int cgroup_fd = cgroup_ready.read.Get(), cgroup_write_fd = cgroup_ready.write.Get();
-    process::Child child =
-        process::Clone(opts, [&] {
-          return InitInChild(spec, r, io, cgroup_fd, cgroup_write_fd, own_cgroup ? &plan : nullptr);
-        });
+    // SECURITY(issue 13, CVE-2019-5736): the sealed trampoline the init execs through.
+    UniqueFd trampoline_fd = trampoline::Prepare();
+    // SECURITY(issue 13): --user: the image's rootfs as the init's cwd (see InitInChild).
+    const bool lower_is_cwd = r.user && !r.image.empty();
+    UniqueFd cwd;
+    if (lower_is_cwd) {
+      cwd = Open(".", O_PATH | O_DIRECTORY);
+      Check(chdir(r.rootfs.c_str()), "chdir", r.rootfs);
+    }
+    process::Child child = process::Clone(opts, [&] {
+      return InitInChild(spec, r, io, cgroup_fd, cgroup_write_fd, own_cgroup ? &plan : nullptr,
+                         trampoline_fd.Get(), lower_is_cwd);
+    });
+    trampoline_fd.Reset();
+    if (cwd) Check(fchdir(cwd.Get()), "fchdir", "the engine's working directory");
     cgroup_ready.read.Reset();
 
     // Parent-side setup while the child waits.
-    if (r.user)
-      user::WriteMapsFromParent(child.pid(), user::DefaultOutsideUid(), user::DefaultOutsideGid());
+    if (r.user) {
+      // SECURITY(issue 13): the container's own block of host ids when /etc/subuid has
+      // one for nslab (or root); else the shared 65534, as before.
+      std::optional<subid::Block> block = subid::Find(subid::StateDir(), r.id);
+      if (block)
+        user::WriteMapsFromParent(child.pid(), block->uid, block->gid, block->count);
+      else
+        user::WriteMapsFromParent(child.pid(), user::DefaultOutsideUid(),
+                                  user::DefaultOutsideGid());
+    }
     std::exception_ptr mover_error;
     std::thread mover;
     struct JoinOnExit {
@@ -336,6 +374,10 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
       mover = std::thread([&res, &cgroup_ready, &mover_error, &plan, pid] {
         try {
           res.cgroup = cgroup::Place(plan, pid);  // issue 12 hook: the one call
+          // SECURITY(issue 13): the device allowlist wherever the container has a
+          // cgroup (cgroup2: a BPF program; v1: where a devices node is among them),
+          // before the init may go on.
+          for (const auto& dir : res.cgroup.Dirs()) devices::ProtectCgroup(dir);
           WriteAll(cgroup_ready.write.Get(), "c", "cgroup sync pipe");
         } catch (...) {
           mover_error = std::current_exception();
@@ -408,6 +450,7 @@ int CreateStartAndBecomeShim(const Spec& spec, state::Record r, const std::strin
     so.interactive = r.interactive;
     so.attached = !spec.detach;
     so.remove = r.remove;
+    so.log_size_max = spec.log_size_max;  // SECURITY(issue 13): capped, rotated log
     shim::Exec(shim_bin, so);
   } catch (const ExitCodeError& e) {
     code = ReportError(e);
@@ -488,7 +531,7 @@ void CleanupMountsUnder(const std::string& dir) {
 state::Record Prepare(const Spec& in) {
   Spec spec = in;
   if (spec.net != "bridge" && spec.net != "none")
-    throw UsageError("--net \"" + spec.net + "\": use bridge or none");
+    throw UsageError("--net " + Quote(spec.net) + ": use bridge or none");
   if (!spec.hostname.empty()) uts::ValidateHostname(spec.hostname);
   if (!spec.name.empty()) state::ValidateName(spec.name);
   if (!spec.memory.empty()) cgroup::ParseMemory(spec.memory);
@@ -567,12 +610,31 @@ state::Record Prepare(const Spec& in) {
       // the state dir and own the overlay's upper and work directories.
       uid_t uid = user::DefaultOutsideUid();
       gid_t gid = user::DefaultOutsideGid();
-      Check(chmod(dir.c_str(), 0711), "chmod", dir);
+      // SECURITY(issue 13): a block of host ids of its own (common/subid.h).
+      if (geteuid() == 0) {
+        if (std::optional<subid::Block> block =
+                subid::Reserve(subid::StateDir(), r.id, state::Base())) {
+          uid = block->uid;
+          gid = block->gid;
+        } else {
+          narrate::Step("no nslab (or root) entry in " + subid::SubUidPath() + " and " +
+                        subid::SubGidPath() + ": root inside is the shared uid 65534 outside");
+        }
+      }
+      if (geteuid() == 0) {
+        // SECURITY(issue 13): searchable by the container's own gid only (0710), not by
+        // every host user (0711): upper/ holds the container's setuid files.
+        Check(chown(dir.c_str(), static_cast<uid_t>(-1), gid), "chown", dir);
+        Check(chmod(dir.c_str(), 0710), "chmod", dir);
+      } else {
+        Check(chmod(dir.c_str(), 0711), "chmod", dir);
+      }
       if (layers_here)
         for (const char* sub : {"/upper", "/work"})
           Check(chown((dir + sub).c_str(), uid, gid), "chown", dir + sub);
     }
   } catch (...) {
+    if (r.user) subid::Release(subid::StateDir(), r.id);  // SECURITY(issue 13)
     state::RemoveDir(r.id);
     throw;
   }
@@ -789,6 +851,9 @@ int Exec(const std::string& id, const std::vector<std::string>& command, const E
   UniqueFd null;
   if (!opts.interactive) null = Open("/dev/null", O_RDONLY);
   const security::Profile profile = ProfileOf(r);
+  // SECURITY(issue 13, CVE-2019-5736): the exec'd command starts from the sealed
+  // trampoline, so "#!/proc/self/exe" cannot lead back to this binary.
+  UniqueFd trampoline_fd = trampoline::Prepare();
 
   std::fflush(stdout);
   std::fflush(stderr);
@@ -835,7 +900,7 @@ int Exec(const std::string& id, const std::vector<std::string>& command, const E
           security::VerifyCwdInChild();
           security::CloseExtraFdsInChild();
           security::ApplyInChild(profile);
-          return process::Exec(command);
+          return trampoline::ExecInChild(trampoline_fd.Get(), command, -1);  // SECURITY(issue 13)
         });
       }
       for (auto& t : targets) t.fd.Reset();
@@ -877,7 +942,13 @@ std::vector<std::string> Describe(const state::Record& r) {
                                         : join(r.cgroups)),
       "limits: " + r.limits,
       "cgroup manager: " + (r.cgroup_manager.empty() ? std::string("-") : r.cgroup_manager),
-      "user namespace: " + std::string(r.user ? "yes" : "no"),
+      "user namespace: " + std::string(r.user ? "yes" : "no") + [&]() -> std::string {
+        if (!r.user) return "";
+        std::optional<subid::Block> b = subid::Find(subid::StateDir(), r.id);
+        return b ? " (root = host uid " + std::to_string(b->uid) + ", " +
+                       std::to_string(b->count) + " ids of its own)"
+                 : " (root = host uid 65534, shared)";
+      }(),
       "tty: " + std::string(r.tty ? "yes" : "no"),
       "shim pid: " + std::to_string(r.shim_pid),
       "init pid: " + std::to_string(r.pid),

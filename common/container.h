@@ -27,6 +27,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ struct Spec {
   bool user = false;               // --user: a user namespace, root -> 65534
   bool detach = false, tty = false, interactive = false, remove = false;
   security::Profile security;  // --privileged, --cap-add, --cap-drop
+  int64_t log_size_max = 10 << 20;  // --log-size-max (issue 13), 3 files kept by the shim
 };
 
 // Validates everything a typo could break (hostname, name, net mode, limits,

@@ -6,13 +6,28 @@
 namespace nslab {
 namespace {
 
+void AppendEscaped(std::string* out, unsigned char c) {
+  static const char kHex[] = "0123456789abcdef";
+  switch (c) {
+    case '\n': *out += "\\n"; return;
+    case '\t': *out += "\\t"; return;
+    case '\r': *out += "\\r"; return;
+    default:
+      *out += "\\x";
+      *out += kHex[c >> 4];
+      *out += kHex[c & 0xf];
+  }
+}
+
+bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
 std::string Format(int err, std::string_view call, std::string_view arg,
                    std::string_view hint) {
   std::string msg(call);
   if (!arg.empty()) {
-    msg += " \"";
-    msg += arg;
-    msg += "\"";
+    // The argument is often user input (a path, a name): quoted and escaped.
+    msg += " ";
+    msg += Quote(arg);
   }
   msg += ": ";
   msg += std::strerror(err);
@@ -30,6 +45,33 @@ std::string& ProgramNameStorage() {
 }
 
 }  // namespace
+
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (IsControl(c)) {
+      AppendEscaped(&out, c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string EscapeControl(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (IsControl(c)) {
+      AppendEscaped(&out, c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
 
 SysError::SysError(int err, std::string_view call, std::string_view arg,
                    std::string_view hint)
@@ -125,7 +167,8 @@ void CheckErrno(int err, std::string_view call, std::string_view arg) {
 
 int ReportError(const std::exception& e, int fallback) {
   std::fflush(stdout);
-  std::fprintf(stderr, "%s: %s\n", ProgramName().c_str(), e.what());
+  // One line, whatever the message quotes (issue 13): control characters escaped.
+  std::fprintf(stderr, "%s: %s\n", ProgramName().c_str(), EscapeControl(e.what()).c_str());
   std::fflush(stderr);
   if (auto* exit = dynamic_cast<const ExitCodeError*>(&e)) return exit->exit_code();
   return fallback;

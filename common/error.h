@@ -52,6 +52,16 @@ class UsageError : public std::runtime_error {
 // ("see docs/06_mount.md#pitfalls"). One line, always.
 std::string HintFor(std::string_view call, int err, std::string_view arg = {});
 
+// User text in a message, quoted: "\"" + text + "\"" with every control character
+// escaped C-style (\n, \t, \r, \x1b...), and '"' and '\' escaped, so that a name
+// like $'a\nname=evil' cannot break the one-line error (or forge a second line, or
+// drive the terminal with escape sequences). Use it wherever user input is echoed:
+//   throw UsageError("invalid container name " + Quote(name) + ": ...");
+std::string Quote(std::string_view text);
+// The same escaping without the quotes and without touching '"' and '\': what
+// ReportError applies to a whole message, the last line of defence.
+std::string EscapeControl(std::string_view text);
+
 // Throws SysError(errno, call, arg) when result is -1 (or a null pointer); else returns it.
 template <typename T>
 T Check(T result, std::string_view call, std::string_view arg = {}) {

@@ -81,7 +81,7 @@ UnpackStats Extract(archive* in, const std::string& tar_path, const std::string&
   archive_write_disk_set_standard_lookup(out.get());
 
   CwdGuard cwd;
-  narrate::Syscall("chdir", "\"" + dest_dir + "\"");
+  narrate::Syscall("chdir", Quote(dest_dir));
   Check(chdir(dest_dir.c_str()), "chdir", dest_dir);
 
   UnpackStats stats;
@@ -92,24 +92,24 @@ UnpackStats Extract(archive* in, const std::string& tar_path, const std::string&
       // An empty file is a valid empty tar archive to libarchive, and an image
       // without a single entry is surely a mistake: say so.
       if (stats.entries == 0)
-        throw UsageError("image \"" + tar_path + "\" holds no entries: not an image");
+        throw UsageError("image " + Quote(tar_path) + " holds no entries: not an image");
       break;
     }
     if (r < ARCHIVE_WARN)
-      throw UsageError("reading image \"" + tar_path + "\": " + archive_error_string(in));
+      throw UsageError("reading image " + Quote(tar_path) + ": " + archive_error_string(in));
     std::string name = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";
     if (std::string why = UnsafeName(name); !why.empty())
-      throw UsageError("image \"" + tar_path + "\": refusing entry \"" + name + "\" (" + why +
+      throw UsageError("image " + Quote(tar_path) + ": refusing entry " + Quote(name) + " (" + why +
                        ": it would be written outside " + dest_dir + ")");
     const char* hardlink = archive_entry_hardlink(entry);
     if (hardlink != nullptr) {
       if (std::string why = UnsafeName(hardlink); !why.empty())
-        throw UsageError("image \"" + tar_path + "\": refusing hardlink \"" + name +
-                         "\" -> \"" + hardlink + "\" (" + why + ")");
+        throw UsageError("image " + Quote(tar_path) + ": refusing hardlink " + Quote(name) +
+                         " -> " + Quote(hardlink) + " (" + why + ")");
     }
     r = archive_write_header(out.get(), entry);
     if (r < ARCHIVE_WARN)
-      throw UsageError("image \"" + tar_path + "\": refusing entry \"" + name + "\": " +
+      throw UsageError("image " + Quote(tar_path) + ": refusing entry " + Quote(name) + ": " +
                        archive_error_string(out.get()));
     if (archive_entry_size(entry) > 0 && hardlink == nullptr) {
       const void* buf;
@@ -117,13 +117,13 @@ UnpackStats Extract(archive* in, const std::string& tar_path, const std::string&
       la_int64_t offset;
       while ((r = archive_read_data_block(in, &buf, &size, &offset)) == ARCHIVE_OK) {
         if (archive_write_data_block(out.get(), buf, size, offset) < ARCHIVE_WARN)
-          throw UsageError("writing \"" + name + "\": " + archive_error_string(out.get()));
+          throw UsageError("writing " + Quote(name) + ": " + archive_error_string(out.get()));
       }
       if (r < ARCHIVE_WARN)
-        throw UsageError("reading \"" + name + "\": " + archive_error_string(in));
+        throw UsageError("reading " + Quote(name) + ": " + archive_error_string(in));
     }
     if (archive_write_finish_entry(out.get()) < ARCHIVE_WARN)
-      throw UsageError("finishing \"" + name + "\": " + archive_error_string(out.get()));
+      throw UsageError("finishing " + Quote(name) + ": " + archive_error_string(out.get()));
     ++stats.entries;
     if (hardlink != nullptr) {
       ++stats.hardlinks;
@@ -138,7 +138,7 @@ UnpackStats Extract(archive* in, const std::string& tar_path, const std::string&
   }
   // Directory modes and times are fixed up at close (after their contents exist).
   if (archive_write_close(out.get()) < ARCHIVE_WARN)
-    throw UsageError("closing \"" + dest_dir + "\": " + archive_error_string(out.get()));
+    throw UsageError("closing " + Quote(dest_dir) + ": " + archive_error_string(out.get()));
   return stats;
 }
 
@@ -150,9 +150,9 @@ std::string_view BuiltinBusybox() {
 
 UnpackStats Unpack(const std::string& tar_path, const std::string& dest_dir) {
   Reader in = NewReader();
-  narrate::Syscall("archive_read_open_filename", "\"" + tar_path + "\"");
+  narrate::Syscall("archive_read_open_filename", Quote(tar_path));
   if (archive_read_open_filename(in.get(), tar_path.c_str(), 1 << 16) != ARCHIVE_OK)
-    throw UsageError("cannot read image \"" + tar_path + "\": " +
+    throw UsageError("cannot read image " + Quote(tar_path) + ": " +
                      archive_error_string(in.get()));
   return Extract(in.get(), tar_path, dest_dir);
 }
@@ -161,9 +161,9 @@ UnpackStats Unpack(std::string_view tar, const std::string& name, const std::str
   Reader in = NewReader();
   // The bytes are read in place: libarchive copies nothing before it extracts.
   narrate::Syscall("archive_read_open_memory",
-                   "\"" + name + "\" (" + std::to_string(tar.size()) + " bytes in memory)");
+                   Quote(name) + " (" + std::to_string(tar.size()) + " bytes in memory)");
   if (archive_read_open_memory(in.get(), tar.data(), tar.size()) != ARCHIVE_OK)
-    throw UsageError("cannot read image \"" + name + "\": " + archive_error_string(in.get()));
+    throw UsageError("cannot read image " + Quote(name) + ": " + archive_error_string(in.get()));
   return Extract(in.get(), name, dest_dir);
 }
 

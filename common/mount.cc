@@ -2,13 +2,16 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <sstream>
 #include <utility>
 
@@ -19,7 +22,9 @@
 namespace nslab::mount {
 namespace {
 
-std::string Quote(const std::string& s) { return s.empty() ? "NULL" : "\"" + s + "\""; }
+constexpr uint64_t MOUNT_ATTR_NODEV_ = 0x00000004;  // linux/mount.h MOUNT_ATTR_NODEV
+
+std::string Quote(const std::string& s) { return s.empty() ? "NULL" : nslab::Quote(s); }
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
 std::string Unescape(const std::string& s) {
@@ -35,13 +40,55 @@ std::string Unescape(const std::string& s) {
   return out;
 }
 
-bool IsSymlink(const std::string& path) {
-  struct stat st;
-  return lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
-}
-
 void MakeDir(const std::string& path, mode_t mode) {
   if (mkdir(path.c_str(), mode) < 0 && errno != EEXIST) Check(-1, "mkdir", path);
+}
+
+// SECURITY (issue 13, CVE-2021-30465 class): a mount target inside a container's
+// root, opened without following any symlink (openat2 RESOLVE_IN_ROOT |
+// RESOLVE_NO_SYMLINKS, O_PATH), the directory made first when it is missing. The
+// caller mounts on /proc/self/fd/N of the result: a writer racing us on the host can
+// swap the name for a symlink before (ELOOP: refused) or after (the mount follows the
+// directory, and the fstatfs check after pivot_root finds the wrong filesystem), but
+// never make the mount land elsewhere. `what` names the mount in the error.
+UniqueFd OpenTarget(const std::string& target, mode_t mode, const std::string& what) {
+  const size_t slash = target.rfind('/');
+  const std::string dir = slash == 0 ? "/" : target.substr(0, slash);
+  const std::string name = target.substr(slash + 1);
+  UniqueFd root(Check(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", dir));
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  for (int attempt = 0;; ++attempt) {
+    long fd = syscall(SYS_openat2, root.Get(), name.c_str(), &how, sizeof how);
+    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+    if (errno == ELOOP || errno == ENOTDIR)
+      throw UsageError("refusing to " + what + " " + nslab::Quote(target) + ": it is a symlink" +
+                       (errno == ENOTDIR ? " or not a directory" : ""));
+    if (errno == ENOSYS) {  // before Linux 5.6: one component, O_NOFOLLOW
+      int raw = openat(root.Get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (raw >= 0) return UniqueFd(raw);
+      if (errno == ELOOP || errno == ENOTDIR)
+        throw UsageError("refusing to " + what + " " + nslab::Quote(target) + ": it is a symlink");
+    }
+    if (errno != ENOENT || attempt > 0) Check(-1, "openat2", target);
+    // mkdirat(2) never follows a symlink in its last component.
+    if (mkdirat(root.Get(), name.c_str(), mode) < 0 && errno != EEXIST) Check(-1, "mkdir", target);
+  }
+}
+
+std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// What is mounted at target now (reopened: the fd of OpenTarget is the directory
+// *under* the new mount) must be the filesystem we mounted.
+// Returns an fd on the new mount's root, for what goes inside it.
+UniqueFd CheckMountedFs(const std::string& target, long magic, const std::string& what) {
+  UniqueFd top = OpenTarget(target, 0755, "check " + what + " at");
+  struct statfs sfs;
+  Check(fstatfs(top.Get(), &sfs), "fstatfs", target);
+  if (sfs.f_type != magic)
+    throw UsageError(nslab::Quote(target) + " is not " + what + " after mounting it");
+  return top;
 }
 
 void MakeSymlink(const std::string& target, const std::string& link) {
@@ -201,64 +248,90 @@ void PivotRootInChild(const std::string& new_root, bool make_mount_point) {
 
 void MountProcInChild(const std::string& target) {
   // A rootfs could make /proc a symlink to a host path; mounting "through" it
-  // would put procfs (with its writable sysctls) somewhere we did not intend.
-  if (IsSymlink(target))
-    throw UsageError("refusing to mount proc on \"" + target + "\": it is a symlink");
-  MakeDir(target, 0555);
+  // would put procfs (with its writable sysctls) somewhere we did not intend. The
+  // target is opened without following symlinks and mounted through its fd.
+  UniqueFd at = OpenTarget(target, 0555, "mount proc on");
   // A procfs instance shows the PID namespace of the process that mounts it.
-  Mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
-  struct statfs sfs;
-  Check(statfs(target.c_str(), &sfs), "statfs", target);
-  if (sfs.f_type != PROC_SUPER_MAGIC)
-    throw UsageError("\"" + target + "\" is not procfs after mounting it");
+  narrate::Syscall("mount", "\"proc\", " + Quote(target) + " (via " + FdPath(at.Get()) +
+                                "), \"proc\", MS_NOSUID|MS_NODEV|MS_NOEXEC");
+  Check(::mount("proc", FdPath(at.Get()).c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                nullptr),
+        "mount", target);
+  CheckMountedFs(target, PROC_SUPER_MAGIC, "procfs");
 }
 
 void SetupDevInChild(const std::string& dev_dir) {
-  if (IsSymlink(dev_dir))
-    throw UsageError("refusing to set up /dev at \"" + dev_dir + "\": it is a symlink");
-  MakeDir(dev_dir, 0755);
+  UniqueFd at = OpenTarget(dev_dir, 0755, "set up /dev at");
   // A tmpfs of our own: the host's /dev holds disks and consoles the sandbox must
-  // not see. nosuid+noexec: nothing here should be run.
-  Mount("tmpfs", dev_dir, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME,
+  // not see. nosuid+noexec: nothing here should be run. nodev (issue 13): a node that
+  // root inside makes with mknod(2) (CAP_MKNOD is one of Docker's 14) cannot be
+  // opened — `mknod /dev/k c 1 11` would write into the host's kernel log. The nodes
+  // bound below are mounts of their own, with the host /dev's flags: they still work.
+  Mount("tmpfs", FdPath(at.Get()), "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_STRICTATIME,
         "mode=755,size=65536k");
+  // Everything below goes into the new tmpfs through an fd on it, never by the path
+  // (a name swapped for a symlink now would lead onto the host's root).
+  UniqueFd top = CheckMountedFs(dev_dir, TMPFS_MAGIC, "the /dev tmpfs");
+  const std::string dev = FdPath(top.Get());
   // Device nodes are bind-mounted from the host rather than created with mknod(2):
   // mknod is refused inside a user namespace (lab 09), a bind mount is not
   // (bubblewrap does the same).
   for (const char* name : {"null", "zero", "full", "random", "urandom", "tty"}) {
-    std::string host = std::string("/dev/") + name, path = dev_dir + "/" + name;
+    std::string host = std::string("/dev/") + name, path = dev + "/" + name;
     UniqueFd placeholder = Open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
     Mount(host, path, "", MS_BIND);
   }
   // A private devpts instance: ptys of the sandbox are invisible to the host and the
   // host's to us. ptmxmode=0666 makes its own ptmx usable; /dev/ptmx points there.
-  MakeDir(dev_dir + "/pts", 0755);
-  Mount("devpts", dev_dir + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+  MakeDir(dev + "/pts", 0755);
+  Mount("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
         "newinstance,ptmxmode=0666,mode=620");
-  MakeSymlink("pts/ptmx", dev_dir + "/ptmx");
-  MakeDir(dev_dir + "/shm", 01777);
-  Mount("shm", dev_dir + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+  MakeSymlink("pts/ptmx", dev + "/ptmx");
+  MakeDir(dev + "/shm", 01777);
+  Mount("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
         "mode=1777,size=65536k");
-  MakeSymlink("/proc/self/fd", dev_dir + "/fd");
-  MakeSymlink("/proc/self/fd/0", dev_dir + "/stdin");
-  MakeSymlink("/proc/self/fd/1", dev_dir + "/stdout");
-  MakeSymlink("/proc/self/fd/2", dev_dir + "/stderr");
+  MakeSymlink("/proc/self/fd", dev + "/fd");
+  MakeSymlink("/proc/self/fd/0", dev + "/stdin");
+  MakeSymlink("/proc/self/fd/1", dev + "/stdout");
+  MakeSymlink("/proc/self/fd/2", dev + "/stderr");
+}
+
+void MakeNodevInChild(const std::string& target) {
+  // mount_setattr(2) (Linux 5.12) sets the flag on the whole subtree in one call;
+  // older kernels get a remount of the top mount, keeping the flags it has (a
+  // remount that dropped a locked one would fail with EPERM in a user namespace).
+  struct MountAttr {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+  } attr = {MOUNT_ATTR_NODEV_, 0, 0, 0};
+  narrate::Syscall("mount_setattr", Quote(target) + ", AT_RECURSIVE, MOUNT_ATTR_NODEV");
+  if (syscall(SYS_mount_setattr, AT_FDCWD, target.c_str(), AT_RECURSIVE, &attr, sizeof attr) == 0)
+    return;
+  if (errno != ENOSYS) Check(-1, "mount_setattr", target);
+  struct statfs sfs;
+  Check(statfs(target.c_str(), &sfs), "statfs", target);
+  unsigned long flags = MS_BIND | MS_REMOUNT | MS_NODEV;
+  if (sfs.f_flags & ST_NOSUID) flags |= MS_NOSUID;
+  if (sfs.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (sfs.f_flags & ST_RDONLY) flags |= MS_RDONLY;
+  Mount("", target, "", flags);
 }
 
 void MountSysReadOnlyInChild(const std::string& target) {
-  if (IsSymlink(target))
-    throw UsageError("refusing to mount sysfs on \"" + target + "\": it is a symlink");
-  MakeDir(target, 0555);
+  UniqueFd at = OpenTarget(target, 0555, "mount sysfs on");
+  const std::string where = FdPath(at.Get());
   // Read-only: /sys holds knobs for the whole machine (Docker mounts it ro too).
   const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
   try {
-    Mount("sysfs", target, "sysfs", flags);
+    Mount("sysfs", where, "sysfs", flags);
   } catch (const SysError& e) {
     // A fresh sysfs needs privilege over the network namespace; under a sandbox
     // whose user namespace does not own it, bind the host's /sys read-only instead.
     if (e.err() != EPERM) throw;
-    Mount("/sys", target, "", MS_BIND | MS_REC);
-    Mount("", target, "", MS_BIND | MS_REMOUNT | flags);
+    Mount("/sys", where, "", MS_BIND | MS_REC);
+    UniqueFd top = OpenTarget(target, 0555, "mount sysfs on");
+    Mount("", FdPath(top.Get()), "", MS_BIND | MS_REMOUNT | flags);
   }
+  CheckMountedFs(target, SYSFS_MAGIC, "sysfs");
 }
 
 int ShowRootInChild() {

@@ -109,6 +109,11 @@ void MountProcInChild(const std::string& target);
 // Must run before PivotRootInChild (it binds from the host's /dev).
 void SetupDevInChild(const std::string& dev_dir);
 
+// Makes target and every mount beneath it nodev (mount_setattr(2) AT_RECURSIVE,
+// MOUNT_ATTR_NODEV; a remount of the top one on kernels before 5.12): device nodes
+// there cannot be opened, whoever made them (issue 13: --rootfs, CAP_MKNOD).
+void MakeNodevInChild(const std::string& target);
+
 // Mounts sysfs read-only at target. When the kernel refuses a fresh sysfs
 // (EPERM: our network namespace belongs to another user namespace, e.g. under a
 // sandbox), falls back to a read-only bind of the host's /sys.

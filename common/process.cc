@@ -73,7 +73,8 @@ int ReportToParent(int fd, int code, const char* message) {
   return code;
 }
 
-// The child's end of the report pipe (-1 once ReportReadyInChild closed it).
+// The error pipe of the clone child we are (-1 in any other process, and once
+// ReportReadyInChild closed it). Each child has its own copy (no CLONE_VM).
 int g_report_fd = -1;
 
 int ChildMain(void* raw) {
@@ -131,6 +132,8 @@ bool FoundOnPath(const std::string& name) {
 }
 
 }  // namespace
+
+int ReportFdInChild() { return g_report_fd; }
 
 std::string ExitStatus::Describe() const {
   if (signal != 0) {
@@ -364,7 +367,7 @@ int ParseSignal(const std::string& text) {
       if (abbrev != nullptr && name == abbrev) return sig;
     }
   }
-  throw UsageError("unknown signal \"" + text + "\" (a name like TERM or KILL, or a number)");
+  throw UsageError("unknown signal " + Quote(text) + " (a name like TERM or KILL, or a number)");
 }
 
 std::string CloneFlagsToString(int flags) {

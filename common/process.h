@@ -115,6 +115,11 @@ Child Clone(const CloneOptions& opts, ChildFn fn);
 // 126 (not executable) whose message names the command and errno.
 [[noreturn]] int Exec(const std::vector<std::string>& argv);
 
+// In a child made by Clone: the write end of its error pipe (close-on-exec, so
+// the parent sees EOF at the execve); -1 elsewhere. For an exec that goes through
+// another program first (common/trampoline.h), which reports on it instead.
+int ReportFdInChild();
+
 // Renders clone flags as text: "CLONE_NEWUTS|CLONE_NEWPID|SIGCHLD" (nsjail's
 // cloneFlagsToStr); used by the -v narration.
 std::string CloneFlagsToString(int flags);

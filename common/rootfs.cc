@@ -123,7 +123,7 @@ RunDir& RunDir::operator=(RunDir&& other) noexcept {
 void RunDir::Reset() {
   if (path_.empty()) return;
   int saved = errno;
-  narrate::Syscall("nftw", "\"" + path_ + "\", FTW_DEPTH|FTW_PHYS|FTW_MOUNT (remove)");
+  narrate::Syscall("nftw", Quote(path_) + ", FTW_DEPTH|FTW_PHYS|FTW_MOUNT (remove)");
   // FTW_MOUNT: never descend into another filesystem. If a mount were left here
   // (it should not be: the child's mounts live in its own namespace), rmdir of
   // its mount point fails with EBUSY and we say so instead of emptying it.
@@ -140,7 +140,7 @@ RunDir PrepareRun(std::string_view lab) {
   MakeDir(base, 0755);
   RemoveStale(lab);
   std::string path = base + "/" + std::string(lab) + "-" + std::to_string(getpid());
-  narrate::Syscall("mkdir", "\"" + path + "\", 0700");
+  narrate::Syscall("mkdir", Quote(path) + ", 0700");
   if (mkdir(path.c_str(), 0700) < 0) {
     if (errno != EEXIST) Check(-1, "mkdir", path);
     // Left by an earlier run with our pid that was SIGKILLed: its mounts died
@@ -179,17 +179,17 @@ Source ChooseSource(const std::string& rootfs_flag, const std::vector<std::strin
   if (rootfs_flag.empty()) return src;  // the built-in image
   std::string dir = lab::ResolvePath(rootfs_flag);
   if (dir.empty() || dir[0] != '/')
-    throw UsageError("--rootfs \"" + rootfs_flag + "\": give an absolute path (or run it "
+    throw UsageError("--rootfs " + Quote(rootfs_flag) + ": give an absolute path (or run it "
                      "with bazel run, which resolves relative ones)");
   struct stat st;
   if (stat(dir.c_str(), &st) < 0)
-    throw UsageError("--rootfs \"" + dir + "\": " + std::strerror(errno));
-  if (!S_ISDIR(st.st_mode)) throw UsageError("--rootfs \"" + dir + "\": not a directory");
+    throw UsageError("--rootfs " + Quote(dir) + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) throw UsageError("--rootfs " + Quote(dir) + ": not a directory");
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   if (dir == "/")
     throw UsageError("--rootfs /: the host's own root is not a sandbox root filesystem");
   if (!command.empty() && !ContainsCommand(dir, command[0]))
-    throw UsageError("--rootfs \"" + dir + "\": the command \"" + command[0] +
+    throw UsageError("--rootfs " + Quote(dir) + ": the command \"" + command[0] +
                      "\" is not in it (looked in /usr/local/sbin /usr/local/bin /usr/sbin "
                      "/usr/bin /sbin /bin)");
   src.rootfs_dir = dir;

@@ -199,7 +199,26 @@ void CheckProcInChild() {
                    "(CVE-2019-16884)");
 }
 
+void CheckSysInChild() {
+  int raw = open("/sys", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (raw == -1 && (errno == ELOOP || errno == ENOTDIR))
+    throw SysError(errno, "open", "/sys",
+                   "/sys in the rootfs is not a real directory: refused (CVE-2021-30465)");
+  UniqueFd sys(Check(raw, "open", "/sys"));
+  struct statfs sf;
+  Check(fstatfs(sys.Get(), &sf), "fstatfs", "/sys");
+  if (sf.f_type != SYSFS_MAGIC)
+    throw SysError(EINVAL, "statfs", "/sys",
+                   "no sysfs mounted on /sys (was it swapped while the container started?): "
+                   "refusing to run without it and its masks (CVE-2021-30465)");
+}
+
 void MaskPathsInChild(const Profile& profile) {
+  // SECURITY (issue 13): the filesystems the masks live on are checked to be the ones
+  // the engine mounted (the engine calls CheckSysInChild too, just before); only then
+  // does a missing mask target mean "this kernel has no such file" (a fresh procfs
+  // and sysfs show what the kernel has), not "the rootfs was swapped under us" —
+  // which fails the start, never skips a mask.
   CheckProcInChild();
   if (profile.privileged) return;
   UniqueFd null_fd = OpenDevNull();

@@ -97,6 +97,12 @@ void ReexecFromSealedCopy(char** argv);
 // symlink in the image. MaskPathsInChild calls it first.
 void CheckProcInChild();
 
+// The same for "/sys" and sysfs (SYSFS_MAGIC): a /sys swapped for a symlink or
+// another directory by a writer racing the start (CVE-2021-30465 style) fails it.
+// The engine calls it before MaskPathsInChild, so a mask is never skipped for a
+// /sys that vanished.
+void CheckSysInChild();
+
 // The effective capability names for a profile, in capability-number order
 // ("CAP_CHOWN", ...); empty means "all" when privileged (see Describe).
 std::vector<std::string> EffectiveCapabilities(const Profile& profile);

@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "common/narrate.h"
 #include "common/process.h"
+#include "common/subid.h"
 
 namespace nslab::shim {
 namespace {
@@ -39,14 +40,54 @@ void CloseStream(Stream& s) {
   s.fd = -1;
 }
 
+// The container's log, capped and rotated (issue 13): 400 MB on stdout must not give
+// a 400 MB file. Each write that would pass the cap first shifts container.log ->
+// .1 -> .2 ... (the oldest falls off) and starts an empty container.log, as Docker's
+// json-file driver and conmon do. Memory stays one 16 KiB buffer whatever the flood:
+// the shim writes what it reads before it reads again, so a container that writes
+// faster than the disk is slowed by its full pipe, never buffered.
+struct Log {
+  std::string path;
+  int fd = -1;
+  int64_t size = 0, max = kDefaultLogSizeMax;
+  int files = kDefaultLogMaxFiles;
+
+  void Open() {
+    fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    struct stat st;
+    size = (fd >= 0 && fstat(fd, &st) == 0) ? st.st_size : 0;
+  }
+  void Rotate() {
+    if (fd >= 0) close(fd);
+    for (int k = files - 1; k >= 1; --k) {
+      const std::string from = k == 1 ? path : path + "." + std::to_string(k - 1);
+      rename(from.c_str(), (path + "." + std::to_string(k)).c_str());
+    }
+    if (files <= 1) unlink(path.c_str());
+    Open();
+  }
+  void Write(const char* buf, size_t n) {
+    while (fd >= 0 && n > 0) {
+      if (size >= max) Rotate();
+      if (fd < 0) return;
+      size_t room = static_cast<size_t>(max - size);
+      size_t part = n < room ? n : room;
+      if (!console::WriteFully(fd, buf, part)) return;
+      size += static_cast<int64_t>(part);
+      buf += part;
+      n -= part;
+    }
+  }
+};
+
 // Reads what is available on s and copies it. Returns false at EOF (or EIO, which
 // a pty master returns once no process holds the slave any more).
-bool Pump(Stream& s, int log_fd) {
+bool Pump(Stream& s, Log& log) {
   char buf[16384];
   ssize_t n = read(s.fd, buf, sizeof buf);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
   if (n <= 0) return false;
-  if (log_fd >= 0) console::WriteFully(log_fd, buf, static_cast<size_t>(n));
+  log.Write(buf, static_cast<size_t>(n));
   if (s.out >= 0 && !console::WriteFully(s.out, buf, static_cast<size_t>(n)))
     s.out = -1;  // the CLI went away: keep logging
   return true;
@@ -56,19 +97,61 @@ bool Pump(Stream& s, int log_fd) {
 
 std::string LogPath(const std::string& id) { return state::Dir(id) + "/container.log"; }
 
+int64_t ParseLogSize(const std::string& text) {
+  size_t i = 0;
+  int64_t v = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9' && v < (int64_t{1} << 50))
+    v = v * 10 + (text[i++] - '0');
+  int shift = 0;
+  if (i + 1 == text.size()) {
+    switch (text[i] | 0x20) {
+      case 'k': shift = 10; break;
+      case 'm': shift = 20; break;
+      case 'g': shift = 30; break;
+      default: shift = -1;
+    }
+    ++i;
+  }
+  if (i == 0 || i != text.size() || shift < 0 || v >= (int64_t{1} << 40) || (v << shift) < 4096)
+    throw UsageError("--log-size-max " + Quote(text) +
+                     ": give a size of at least 4096 bytes, like 10M, 512k or 1048576");
+  return v << shift;
+}
+
+uint64_t CopyLog(const std::string& id, int out) {
+  const std::string path = LogPath(id);
+  uint64_t total = 0;
+  // Oldest first: the highest-numbered part that exists, down to container.log.
+  for (int k = 64; k >= 0; --k) {
+    const std::string part = k == 0 ? path : path + "." + std::to_string(k);
+    int fd = open(part.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+      if (n < 0) continue;
+      if (!console::WriteFully(out, buf, static_cast<size_t>(n))) break;
+      total += static_cast<uint64_t>(n);
+    }
+    close(fd);
+  }
+  return total;
+}
+
 std::vector<std::string> Argv(const std::string& binary, const Options& o) {
   std::string flags = "-";
   if (o.tty) flags += 't';
   if (o.interactive) flags += 'i';
   if (o.attached) flags += 'a';
   if (o.remove) flags += 'r';
-  return {binary, o.state_dir, o.id, std::to_string(o.init), flags};
+  return {binary, o.state_dir, o.id, std::to_string(o.init), flags,
+          std::to_string(o.log_size_max) + ":" + std::to_string(o.log_max_files)};
 }
 
 Options ParseArgv(int argc, char** argv) {
-  if (argc != 5)
+  if (argc != 5 && argc != 6)
     throw UsageError(
-        "usage: nslab-shim STATE_DIR ID INIT_PID -[tiar] (started by "
+        "usage: nslab-shim STATE_DIR ID INIT_PID -[tiar] [LOGMAX:FILES] (started by "
         "11_container run, not by hand)");
   Options o;
   o.state_dir = argv[1];
@@ -95,6 +178,13 @@ Options ParseArgv(int argc, char** argv) {
       default:
         throw UsageError(std::string("bad shim flag '") + *f + "'");
     }
+  }
+  if (argc == 6) {
+    char* end = nullptr;
+    o.log_size_max = std::strtoll(argv[5], &end, 10);
+    o.log_max_files = (end && *end == ':') ? std::atoi(end + 1) : 0;
+    if (o.log_size_max < 4096 || o.log_max_files < 1 || o.log_max_files > 64)
+      throw UsageError("bad log limit " + Quote(argv[5]) + " (BYTES:FILES)");
   }
   return o;
 }
@@ -176,6 +266,8 @@ void CleanupAfterExit(const state::Record& r) {
       usleep(1000);
     }
   }
+  // SECURITY(issue 13): the container's block of host ids is free again.
+  if (r.user) subid::Release(subid::StateDir(), r.id);
   // The veth needs nothing: it goes with the container's network namespace, which
   // the kernel tears down from a workqueue a little later. Waiting for that here
   // would only slow down every `run --rm` (issue 9: nothing waited on synchronously
@@ -215,7 +307,11 @@ int Run(const Options& o) {
   console::WriteFully(kReadyFd, started.data(), started.size());
   if (!o.attached) close(kReadyFd);
 
-  int log_fd = open(LogPath(o.id).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  Log log;
+  log.path = LogPath(o.id);
+  log.max = o.log_size_max;
+  log.files = o.log_max_files;
+  log.Open();
 
   Stream out{kOutFd, o.attached ? STDOUT_FILENO : -1};
   Stream err{o.tty ? -1 : kErrFd, o.attached ? STDERR_FILENO : -1};
@@ -262,8 +358,8 @@ int Run(const Options& o) {
         }
       }
     }
-    if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) && !Pump(out, log_fd)) CloseStream(out);
-    if ((fds[2].revents & (POLLIN | POLLHUP | POLLERR)) && !Pump(err, log_fd)) CloseStream(err);
+    if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) && !Pump(out, log)) CloseStream(out);
+    if ((fds[2].revents & (POLLIN | POLLHUP | POLLERR)) && !Pump(err, log)) CloseStream(err);
     if (fds[3].revents & (POLLIN | POLLHUP | POLLERR)) {
       char buf[4096];
       ssize_t r = read(in_fd, buf, sizeof buf);
@@ -288,7 +384,7 @@ int Run(const Options& o) {
   // can take milliseconds under load. The log, the record and the lock on the
   // directory are therefore held open until the CLI has its answer: it returns as
   // soon as nothing of the container is visible, not when the blocks are freed.
-  UniqueFd log(log_fd);
+  UniqueFd log_fd(log.fd);
   UniqueFd record_fd;
 
   // Record the end under the container's lock, so `rm` and `ps` see a whole record.

@@ -19,8 +19,9 @@
 //   4  kOutFd    — the pty master (tty) or the read end of the container's stdout;
 //   5  kErrFd    — the read end of the container's stderr (no tty), else absent;
 //   6  kInFd     — the write end of the container's stdin (-i without tty), else absent.
-// argv: nslab-shim <state-dir> <id> <init-pid> [flags: t i a r]
-//   t = tty, i = interactive, a = attached, r = remove everything when it ends (--rm).
+// argv: nslab-shim <state-dir> <id> <init-pid> [flags: t i a r] [<log-max>:<log-files>]
+//   t = tty, i = interactive, a = attached, r = remove everything when it ends (--rm);
+//   the log rotates at <log-max> bytes and keeps <log-files> files (default 10 MiB x 3).
 // Signals to the shim: SIGWINCH — copy the window size of fd 0 onto the pty;
 // SIGTERM/SIGINT/SIGHUP — SIGKILL the container (an attached CLI was interrupted).
 // Read: prctl(2) PR_SET_CHILD_SUBREAPER, PR_SET_NAME; setsid(2); credentials(7);
@@ -33,6 +34,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,13 @@ inline constexpr int kInFd = 6;
 // The name the shim shows in ps and pstree.
 inline constexpr const char* kName = "nslab-shim";
 
+inline constexpr int64_t kDefaultLogSizeMax = 10 << 20;
+inline constexpr int kDefaultLogMaxFiles = 3;
+
+// "10M", "512k", "1048576" -> bytes (powers of 1024), at least 4096. Throws UsageError
+// naming the text.
+int64_t ParseLogSize(const std::string& text);
+
 struct Options {
   std::string state_dir;  // Base(), passed on as NSLAB_STATE_DIR semantics
   std::string id;
@@ -56,6 +65,12 @@ struct Options {
   bool interactive = false;
   bool attached = false;
   bool remove = false;
+  // The container's log (issue 13): container.log is rotated to container.log.1 ...
+  // when it would pass log_size_max bytes; log_max_files files are kept in all, so
+  // the log never holds more than log_size_max * log_max_files bytes (Docker's
+  // json-file max-size/max-file, conmon's --log-size-max).
+  int64_t log_size_max = kDefaultLogSizeMax;
+  int log_max_files = kDefaultLogMaxFiles;
 };
 
 // argv for the shim binary, and back.
@@ -83,8 +98,13 @@ int Run(const Options& o);
 // printed, not thrown (it runs from the shim and from `rm -f`, which must recover).
 void CleanupAfterExit(const state::Record& r);
 
-// Dir(id)/container.log: the container's output, as the shim captured it.
+// Dir(id)/container.log: the container's output, as the shim captured it (the newest
+// part; older parts are container.log.1, .2, ...).
 std::string LogPath(const std::string& id);
+
+// Writes the whole log of container id to fd, oldest rotated part first (what `logs`
+// prints); streams it, whatever its size. Returns the bytes copied.
+uint64_t CopyLog(const std::string& id, int fd);
 
 }  // namespace nslab::shim
 

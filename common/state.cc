@@ -152,7 +152,7 @@ void ValidateId(const std::string& id) {
   bool ok = id.size() == 12 && std::all_of(id.begin(), id.end(), [](char c) {
               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
             });
-  if (!ok) throw UsageError("invalid container id \"" + id + "\" (12 hex digits)");
+  if (!ok) throw UsageError("invalid container id " + Quote(id) + " (12 hex digits)");
 }
 
 void ValidateName(const std::string& name) {
@@ -163,8 +163,8 @@ void ValidateName(const std::string& name) {
             std::all_of(name.begin(), name.end(),
                         [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
   if (!ok)
-    throw UsageError("invalid container name \"" + name +
-                     "\": use 1-63 of [a-zA-Z0-9_.-], starting with a letter or digit");
+    throw UsageError("invalid container name " + Quote(name) +
+                     ": use 1-63 of [a-zA-Z0-9_.-], starting with a letter or digit");
 }
 
 // ---- Processes and time -----------------------------------------------------------
@@ -424,7 +424,7 @@ std::string Resolve(const std::string& key) {
   for (const auto& r : all) {
     if (r.id.compare(0, key.size(), key) == 0) {
       if (!found.empty())
-        throw ExitCodeError(125, "container id prefix \"" + key + "\" is ambiguous");
+        throw ExitCodeError(125, "container id prefix " + Quote(key) + " is ambiguous");
       found = r.id;
     }
   }
@@ -440,7 +440,7 @@ void CreateDir(Record& r) {
   if (!r.name.empty()) {
     for (const auto& other : List()) {
       if (other.name == r.name)
-        throw UsageError("the name \"" + r.name + "\" is already in use by container " + other.id +
+        throw UsageError("the name " + Quote(r.name) + " is already in use by container " + other.id +
                          " (remove it with `rm -f " + r.name + "`)");
     }
   }

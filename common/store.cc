@@ -69,11 +69,10 @@ Image ReadInfo(const std::string& name) {
 bool UnpackAtomically(const std::string& tar_path, const std::string& name,
                       const std::string& source, Image* out) {
   const std::string images = Base() + "/images";
-  MakeDir(Base(), 0755);
-  MakeDir(images, 0755);
+  LockDown();
+  // mkdtemp makes it 0700: the image's directory stays so (SECURITY, issue 13).
   std::string tmp = images + "/.tmp-" + name + "-XXXXXX";
   CheckPtr(mkdtemp(tmp.data()), "mkdtemp", tmp);
-  chmod(tmp.c_str(), 0755);
   try {
     const std::string rootfs = tmp + "/rootfs";
     Check(mkdir(rootfs.c_str(), 0755), "mkdir", rootfs);
@@ -95,7 +94,7 @@ bool UnpackAtomically(const std::string& tar_path, const std::string& name,
              tmp + "/info");
     info.Reset();
     // The atomic step: before it, nobody sees the image; after it, all of it.
-    narrate::Syscall("rename", "\"" + tmp + "\", \"" + ImageDir(name) + "\"");
+    narrate::Syscall("rename", Quote(tmp) + ", \"" + ImageDir(name) + "\"");
     if (rename(tmp.c_str(), ImageDir(name).c_str()) < 0) {
       if (errno != EEXIST && errno != ENOTEMPTY) Check(-1, "rename", ImageDir(name));
       RemoveTree(tmp);
@@ -114,7 +113,27 @@ bool IsDir(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// Makes (or tightens) `path` a directory of mode 0700.
+void Private(const std::string& path) {
+  MakeDir(path, 0700);
+  struct stat st;
+  Check(stat(path.c_str(), &st), "stat", path);
+  if ((st.st_mode & 07777) != 0700) Check(chmod(path.c_str(), 0700), "chmod", path);
+}
+
 }  // namespace
+
+void LockDown() {
+  // SECURITY (issue 13, the CVE-2021-41091 class): an image keeps its setuid files and
+  // device nodes (su and ping need theirs, as in Docker), so no host user may reach
+  // them by path: the store and images/ are 0700, and every image directory is
+  // created 0700 by mkdtemp. Only an image's rootfs/ keeps the image's own mode, for
+  // a --user container's overlay, which reaches it as its cwd (container.cc), never
+  // by walking these directories.
+  Private(Base());
+  Private(Base() + "/images");
+}
+
 
 std::string Base() {
   const char* env = std::getenv("NSLAB_IMAGE_DIR");
@@ -149,6 +168,7 @@ std::string NormalizeName(const std::string& raw) {
 std::string Rootfs(const std::string& raw) {
   const std::string name = NormalizeName(raw);
   const std::string rootfs = ImageDir(name) + "/rootfs";
+  LockDown();  // a store made by an older nslab was 0755
   if (IsDir(rootfs)) return rootfs;
   if (name != kBuiltin)
     throw ExitCodeError(125, "no such image: " + name +
@@ -159,14 +179,14 @@ std::string Rootfs(const std::string& raw) {
 
 Image Import(const std::string& tar_path, const std::string& raw) {
   const std::string name = NormalizeName(raw);
-  if (IsDir(ImageDir(name))) throw UsageError("image \"" + name + "\" exists already");
+  if (IsDir(ImageDir(name))) throw UsageError("image " + Quote(name) + " exists already");
   struct stat st;
   if (stat(tar_path.c_str(), &st) < 0)
-    throw UsageError("import \"" + tar_path + "\": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) throw UsageError("import \"" + tar_path + "\": not a file");
+    throw UsageError("import " + Quote(tar_path) + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw UsageError("import " + Quote(tar_path) + ": not a file");
   Image img;
   if (!UnpackAtomically(tar_path, name, tar_path, &img))
-    throw UsageError("image \"" + name + "\" exists already");
+    throw UsageError("image " + Quote(name) + " exists already");
   return img;
 }
 

@@ -60,6 +60,11 @@ std::vector<Image> List();
 // Removes an image from the store (not used by containers: they keep a mount of it).
 void Remove(const std::string& name);
 
+// SECURITY (issue 13): makes Base() and Base()/images mode 0700 (creating them, or
+// tightening a store made before), so that no host user reaches an image's setuid
+// files or device nodes by path. Called by Rootfs and Import.
+void LockDown();
+
 // "1.2MB"-style size (powers of 1000, as docker images prints).
 std::string HumanSize(uint64_t bytes);
 

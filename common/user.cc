@@ -79,7 +79,7 @@ void WriteMapFile(pid_t child, const std::string& file, const std::string& line)
     WriteFile(path, line);
   } catch (const SysError& e) {
     // Keep the errno, replace the generic hint with the reason for this file.
-    throw SysError(e.err(), "write " + file, path + "\" \"" + shown, MapHint(file, e.err()));
+    throw SysError(e.err(), "write " + file + " " + Quote(path), shown, MapHint(file, e.err()));
   }
 }
 
@@ -105,6 +105,13 @@ void WriteMapsFromParent(pid_t child, uid_t outside_uid, gid_t outside_gid) {
   if (!HasEffectiveCap(kCapSetgid)) WriteSetgroupsFromParent(child, "deny");
   WriteMapFile(child, "gid_map", MapLine(0, outside_gid));
   // END SOLUTION 09
+}
+
+void WriteMapsFromParent(pid_t child, uid_t outside_uid, gid_t outside_gid, unsigned count) {
+  if (count <= 1) return WriteMapsFromParent(child, outside_uid, outside_gid);
+  WriteMapFile(child, "uid_map", MapLine(0, outside_uid, count));
+  if (!HasEffectiveCap(kCapSetgid)) WriteSetgroupsFromParent(child, "deny");
+  WriteMapFile(child, "gid_map", MapLine(0, outside_gid, count));
 }
 
 void SetupInChild() {

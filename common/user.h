@@ -44,6 +44,10 @@ std::string MapLine(unsigned inside, unsigned outside, unsigned count = 1);
 // namespace (an unprivileged user), then /proc/PID/gid_map ("0 gid 1"). Errors name
 // the file written and the reason (EPERM: written twice, or the id is not ours to map).
 void WriteMapsFromParent(pid_t child, uid_t outside_uid, gid_t outside_gid);
+// The same for a whole block: "0 uid count" and "0 gid count" (issue 13: a range of
+// host ids per container, common/subid.h). Needs root (CAP_SETUID/CAP_SETGID over
+// the parent namespace) for count > 1.
+void WriteMapsFromParent(pid_t child, uid_t outside_uid, gid_t outside_gid, unsigned count);
 
 // Writes one map file (uid_map or gid_map) of `child`; used by WriteMapsFromParent.
 void WriteMapFile(pid_t child, const std::string& file, const std::string& line);

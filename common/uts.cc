@@ -13,7 +13,7 @@ namespace nslab::uts {
 void ValidateHostname(const std::string& name) {
   if (name.empty()) throw UsageError("--hostname: a hostname cannot be empty");
   if (name.size() > kMaxHostname)
-    throw UsageError("--hostname \"" + name + "\": " + std::to_string(name.size()) +
+    throw UsageError("--hostname " + Quote(name) + ": " + std::to_string(name.size()) +
                      " bytes, the kernel allows at most " + std::to_string(kMaxHostname));
   // RFC 1123: labels of letters, digits and '-', separated by '.', not starting or
   // ending with '-'. The kernel itself accepts any bytes, but a name with spaces or
@@ -24,12 +24,12 @@ void ValidateHostname(const std::string& name) {
     if (end == std::string::npos) end = name.size();
     std::string label = name.substr(start, end - start);
     if (label.empty())
-      throw UsageError("--hostname \"" + name + "\": empty label (two dots, or a dot at an end)");
+      throw UsageError("--hostname " + Quote(name) + ": empty label (two dots, or a dot at an end)");
     if (label.front() == '-' || label.back() == '-')
-      throw UsageError("--hostname \"" + name + "\": a label cannot start or end with '-'");
+      throw UsageError("--hostname " + Quote(name) + ": a label cannot start or end with '-'");
     for (char c : label) {
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-')
-        throw UsageError("--hostname \"" + name + "\": character '" + std::string(1, c) +
+        throw UsageError("--hostname " + Quote(name) + ": character '" + std::string(1, c) +
                          "' not allowed (letters, digits, '-' and '.' only)");
     }
     start = end + 1;
@@ -38,7 +38,7 @@ void ValidateHostname(const std::string& name) {
 
 void SetHostnameInChild(const std::string& name) {
   // BEGIN SOLUTION 04: narrate, then sethostname(2) in our own UTS namespace
-  narrate::Syscall("sethostname", "\"" + name + "\"");
+  narrate::Syscall("sethostname", Quote(name));
   // Changes the nodename of our UTS namespace only: the parent's copy stays.
   Check(sethostname(name.data(), name.size()), "sethostname", name);
   // END SOLUTION 04

@@ -229,7 +229,9 @@ int main(int argc, char** argv) {
   run->add_option("--pids", spec.pids, "Maximum number of processes");
   run->add_option("--cpus", spec.cpus, "CPU quota in CPUs (0.5, 2...)");
   cgroup::AddManagerFlag(*run, spec.cgroup_manager);  // issue 12 hook: auto|systemd|cgroupfs
-  run->add_flag("--user", spec.user, "A user namespace: root inside is 65534 outside");
+  run->add_flag("--user", spec.user,
+                "A user namespace: root inside is a block of host ids of its own (from "
+                "/etc/subuid's nslab line), else 65534 outside");
   run->add_flag("--privileged", spec.security.privileged,
                 "No capability drop, no seccomp filter, no masked paths");
   // One name per flag (repeat the flag for more): `--cap-add NET_ADMIN busybox` must
@@ -239,6 +241,9 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   run->add_option("--cap-drop", spec.security.cap_drop, "Drop a capability (or ALL; repeatable)")
       ->allow_extra_args(false);
+  std::string log_size_max;
+  run->add_option("--log-size-max", log_size_max,
+                  "Rotate the container's log at this size, keeping 3 files (default 10M)");
   run->add_option("--rootfs", spec.rootfs_dir,
                   "Run this unpacked root filesystem as is; then every positional "
                   "argument is the command");
@@ -316,7 +321,7 @@ int main(int argc, char** argv) {
       run_args = run->remaining();
       if (!run_args.empty() && !run_args[0].empty() && run_args[0][0] == '-')
         throw ExitCodeError(process::kSetupFailed,
-                            "run: unknown flag " + run_args[0] + " (see run --help)");
+                            "run: unknown flag " + Quote(run_args[0]) + " (see run --help)");
       if (spec.rootfs_dir.empty()) {
         if (run_args.empty()) throw UsageError("run needs an IMAGE (busybox is built in)");
         spec.image = run_args[0];
@@ -324,6 +329,7 @@ int main(int argc, char** argv) {
       } else {
         spec.command = run_args;
       }
+      if (run->count("--log-size-max") > 0) spec.log_size_max = shim::ParseLogSize(log_size_max);
       state::Record r = container::Prepare(spec);
       int code = container::Run(spec, r);
       if (spec.detach && code == 0) std::cout << r.id << std::endl;
@@ -333,7 +339,7 @@ int main(int argc, char** argv) {
       exec_args = exec->remaining();
       if (!exec_args.empty() && !exec_args[0].empty() && exec_args[0][0] == '-')
         throw ExitCodeError(process::kSetupFailed,
-                            "exec: unknown flag " + exec_args[0] + " (see exec --help)");
+                            "exec: unknown flag " + Quote(exec_args[0]) + " (see exec --help)");
       if (exec_args.size() < 2) throw UsageError("exec needs ID and CMD");
       std::string cid = state::Resolve(exec_args[0]);
       // A --privileged container holds CAP_SYS_PTRACE: run from a sealed copy of this
@@ -344,11 +350,9 @@ int main(int argc, char** argv) {
     if (*ps) return Ps(quiet);
     if (*logs) {
       std::string cid = state::Resolve(id);
-      int fd = open(shim::LogPath(cid).c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) {
-        UniqueFd owned(fd);
-        std::cout << ReadAll(fd, 64 << 20) << std::flush;
-      }
+      // Across the rotated parts, oldest first, streamed (issue 13).
+      std::cout << std::flush;
+      shim::CopyLog(cid, STDOUT_FILENO);
       return 0;
     }
     if (*stop) {

@@ -164,6 +164,21 @@ std::vector<Case> Cases() {
        "hardlink"},
       {"import_bad_image_name", "11_container", {"import", "{T}/garbage.tar", "Bad/Name"}, kRt,
        "Bad/Name"},
+      // --- issue 13: user text is echoed with its control characters escaped, so the
+      // error stays one line and cannot forge another or drive the terminal ---
+      {"name_newline", "11_container", {"run", "--name", "a\nname=evil", "--rootfs", "{R}",
+       "true"}, kRt, "invalid container name \"a\\nname=evil\""},
+      {"name_escape_sequence", "11_container", {"run", "--name", "x\x1b[31mred", "--rootfs",
+       "{R}", "true"}, kRt, "\"x\\x1b[31mred\""},
+      {"rootfs_newline", "11_container", {"run", "--rootfs", "/no/such\nline", "true"}, kRt,
+       "/no/such\\nline"},
+      {"image_name_newline", "11_container", {"import", "{T}/garbage.tar", "img\nx"}, kRt,
+       "\"img\\nx\""},
+      {"exec_id_newline", "11_container", {"exec", "ab\ncd", "true"}, kRt, "ab\\ncd"},
+      {"signal_tab_cr", "11_container", {"kill", "-s", "TE\tR\rM", "{RUNNING}"}, kRt,
+       "\"TE\\tR\\rM\""},
+      {"run_unknown_flag_escape", "11_container", {"run", "-\x1b]0;pwn\x07", "busybox"}, kRt,
+       "\\x1b]0;pwn\\x07"},
   };
 }
 

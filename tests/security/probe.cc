@@ -11,7 +11,9 @@
 //   probe status                    CapEff/CapBnd/NoNewPrivs/Seccomp and open fds
 //   probe chroot SENTINEL           mkdir x; chroot x; cd ..(x64); chroot .; open SENTINEL
 //   probe fdcwd SENTINEL            chdir /proc/self/fd/N, N = 3..20; reach SENTINEL
-//   probe exe [SECONDS]             open /proc/*/exe for writing (CVE-2019-5736), in a loop
+//   probe exe [SECONDS [DEV:INO,..]] open /proc/*/exe for writing (CVE-2019-5736), in a loop;
+//                                   keep O_PATH fds and reopen them for writing at the end;
+//                                   any fd on the listed host files is an escape
 //   probe release-agent             unshare -UrmC; mount cgroup v1; write release_agent
 //   probe tiocsti                   TIOCSTI on fds 0-2 and /dev/tty (CVE-2017-5226)
 //   probe syscalls                  errnos of keyctl, unshare, mount, clone3, bpf...
@@ -204,6 +206,50 @@ int FdCwd(const std::string& sentinel) {
   return 0;
 }
 
+// The host binaries the test names (DEV:INO,DEV:INO as stat(2) gives them on the
+// host: st_dev is one number per mounted filesystem, kernel-wide).
+std::vector<std::pair<dev_t, ino_t>> g_host_files;
+// O_PATH fds taken on exe links that are not files of the container, kept to the end
+// (the CVE's patience: reopen for writing once the process has exited).
+std::vector<std::pair<int, std::string>> g_held;
+
+void ParseHostFiles(const std::string& list) {
+  size_t pos = 0;
+  while (pos < list.size()) {
+    size_t comma = list.find(',', pos);
+    std::string item = list.substr(pos, comma == std::string::npos ? comma : comma - pos);
+    size_t colon = item.find(':');
+    if (colon != std::string::npos)
+      g_host_files.push_back({static_cast<dev_t>(std::strtoull(item.c_str(), nullptr, 10)),
+                              static_cast<ino_t>(std::strtoull(item.c_str() + colon + 1, nullptr, 10))});
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+}
+
+bool IsHostFile(const struct stat& st) {
+  for (const auto& [dev, ino] : g_host_files)
+    if (st.st_dev == dev && st.st_ino == ino) return true;
+  return false;
+}
+
+// A memfd sealed against writes (the runtime's sealed copies): readable, never
+// writable by anyone, so reaching it is no escape.
+bool IsSealedAgainstWrites(int path_fd) {
+  int r = open(("/proc/self/fd/" + std::to_string(path_fd)).c_str(), O_RDONLY | O_CLOEXEC);
+  if (r < 0) return false;
+  int seals = fcntl(r, F_GET_SEALS);
+  close(r);
+  return seals >= 0 && (seals & F_SEAL_WRITE) && (seals & F_SEAL_SEAL);
+}
+
+// An fd opened for writing on an exe: an escape unless it is a sealed memfd, where
+// the kernel refuses every write (fcntl(2) F_SEAL_WRITE), for root too.
+bool WritableEscape(int wfd) {
+  int seals = fcntl(wfd, F_GET_SEALS);
+  return !(seals >= 0 && (seals & F_SEAL_WRITE) && (seals & F_SEAL_SEAL));
+}
+
 // Tries to open every visible /proc/PID/exe for writing, directly and through an
 // O_PATH fd reopened via /proc/self/fd (the CVE-2019-5736 route). Never writes.
 void ScanExe(int* seen, int* opened) {
@@ -218,6 +264,10 @@ void ScanExe(int* seen, int* opened) {
     if (readlink(exe.c_str(), target, sizeof target - 1) <= 0) continue;
     ++*seen;
     int fd = open(exe.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0 && !WritableEscape(fd)) {
+      close(fd);
+      fd = -1;
+    }
     if (fd >= 0) {
       ++*opened;
       Escaped("exe", exe + " -> " + target + " opened for writing (not written)");
@@ -230,19 +280,27 @@ void ScanExe(int* seen, int* opened) {
       // process caught while joining, e.g. `exec` before it is non-dumpable) is
       // already the hole: the O_PATH fd could be reopened once the binary is idle.
       struct stat via_proc, by_path;
-      bool inside = fstat(path_fd, &via_proc) == 0 && stat(target, &by_path) == 0 &&
-                    via_proc.st_dev == by_path.st_dev && via_proc.st_ino == by_path.st_ino;
-      if (!inside) {
+      bool have = fstat(path_fd, &via_proc) == 0;
+      bool inside = have && stat(target, &by_path) == 0 && via_proc.st_dev == by_path.st_dev &&
+                    via_proc.st_ino == by_path.st_ino;
+      if (have && IsHostFile(via_proc)) {
+        ++*opened;
+        Escaped("exe", exe + " -> " + target + ": an fd on the host's runtime binary");
+      } else if (!inside && !IsSealedAgainstWrites(path_fd)) {
         ++*opened;
         Escaped("exe", exe + " -> " + target + ": a host executable reachable through /proc");
       }
       int w = open(("/proc/self/fd/" + std::to_string(path_fd)).c_str(), O_WRONLY | O_CLOEXEC);
-      if (w >= 0) {
+      if (w >= 0 && WritableEscape(w)) {
         ++*opened;
         Escaped("exe", exe + " -> " + target + " reopened for writing via O_PATH");
-        close(w);
       }
-      close(path_fd);
+      if (w >= 0) close(w);
+      if (!inside && g_held.size() < 200) {
+        g_held.push_back({path_fd, exe + " -> " + target});
+      } else {
+        close(path_fd);
+      }
     }
   }
   closedir(d);
@@ -256,9 +314,20 @@ int Exe(int seconds) {
     ++scans;
     if (seconds > 0) usleep(2000);
   } while (time(nullptr) < end && opened == 0);
+  // The processes are gone by now: what the fds lead to is no longer "text busy".
+  for (const auto& [fd, what] : g_held) {
+    int w = open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_WRONLY | O_CLOEXEC);
+    if (w >= 0 && WritableEscape(w)) {
+      ++opened;
+      Escaped("exe", what + ": reopened for writing after it exited");
+    }
+    if (w >= 0) close(w);
+    close(fd);
+  }
   if (opened == 0)
     Blocked("exe", "no /proc/PID/exe writable (" + std::to_string(scans) + " scans, " +
-                       std::to_string(seen) + " exe links seen)");
+                       std::to_string(seen) + " exe links seen, " +
+                       std::to_string(g_held.size()) + " sealed copies reached)");
   return 0;
 }
 
@@ -394,7 +463,10 @@ int main(int argc, char** argv) {
   if (cmd == "status") rc = Status();
   else if (cmd == "chroot" && !arg.empty()) rc = Chroot(arg);
   else if (cmd == "fdcwd" && !arg.empty()) rc = FdCwd(arg);
-  else if (cmd == "exe") rc = Exe(arg.empty() ? 0 : std::atoi(arg.c_str()));
+  else if (cmd == "exe") {
+    if (argc > 3) ParseHostFiles(argv[3]);  // probe exe SECONDS DEV:INO,...
+    rc = Exe(arg.empty() ? 0 : std::atoi(arg.c_str()));
+  }
   else if (cmd == "release-agent") rc = ReleaseAgent();
   else if (cmd == "tiocsti") rc = Tiocsti();
   else if (cmd == "syscalls") rc = Syscalls();
