@@ -8,8 +8,8 @@
 //
 //   bazel run //labs:00_doctor                 # the table; exit 0 when every lab can run
 //   bazel run //labs:00_doctor -- --lab 10     # exit status for lab 10 only
-//   bazel run //labs:00_doctor -- --proc tests/data/doctor/v2/proc \
-//       --sys tests/data/doctor/v2/sys       # what a pure cgroup v2 host looks like
+//   bazel run //labs:00_doctor -- --proc tests/data/doctor/v2/proc
+//       --sys tests/data/doctor/v2/sys       # (one line) a pure cgroup v2 host
 //
 // Read: namespaces(7), user_namespaces(7), cgroups(7), mount_namespaces(7), proc(5).
 #include <unistd.h>

@@ -720,7 +720,9 @@ TEST(CgroupRealTest, OomKillIsCounted) {
   EXPECT_GT(m.peak, 0);
   // v1 with memory.memsw limited too counts no failcnt on recent kernels (seen on
   // 6.18); v2 always counts the "max" event.
-  if (l.For("memory")->version == 2) EXPECT_GE(m.max, 1);
+  if (l.For("memory")->version == 2) {
+    EXPECT_GE(m.max, 1);
+  }
 }
 
 TEST(CgroupRealTest, PidsLimitStopsForks) {
