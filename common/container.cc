@@ -23,6 +23,7 @@
 #include "common/console.h"
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/ipc.h"
 #include "common/lab.h"
 #include "common/mount.h"
 #include "common/narrate.h"
@@ -197,7 +198,6 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
       for (const char* sub : {"/rootfs", "/upper", "/work"})
         Check(mkdir((dir + sub).c_str(), 0755), "mkdir", dir + sub);
     }
-    // BEGIN SOLUTION 11: mount the overlay on root: the image below, the state dir's upper/ above
     const std::string layers =
         "lowerdir=" + r.rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
     try {
@@ -206,13 +206,13 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
       if (e.err() != EINVAL) throw;
       mount::Mount("overlay", root, "overlay", MS_NODEV, layers);  // a kernel before 5.10
     }
-    // END SOLUTION 11
   } else {
     mount::Mount(r.rootfs, root, "", MS_BIND | MS_REC);  // --rootfs: as is
   }
   // 4. The pseudo filesystems, then pivot_root into the new root.
   mount::MountProcInChild(root + "/proc");
   mount::SetupDevInChild(root + "/dev");
+  ipc::MountMqueueInChild(root + "/dev/mqueue");  // POSIX queues: mq_overview(7)
   mount::MountSysReadOnlyInChild(root + "/sys");
   mount::PivotRootInChild(root);
   // 5. A cgroup namespace rooted at the cgroup the parent has moved us into by now,

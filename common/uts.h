@@ -15,9 +15,13 @@
 #ifndef NSLAB_COMMON_UTS_H_
 #define NSLAB_COMMON_UTS_H_
 
+#include <CLI/CLI.hpp>
 #include <string>
 
 namespace nslab::uts {
+
+// The lab's flag for this concept: --hostname NAME (default kept in `hostname`).
+void AddFlags(CLI::App& app, std::string& hostname);
 
 // The longest hostname the kernel accepts (bytes).
 inline constexpr size_t kMaxHostname = 64;

@@ -35,27 +35,14 @@ int main(int argc, char** argv) {
   std::string rootfs_dir, pitfall;
   CLI::App app{"07_ipc: a sandbox with IPC objects of its own (System V and POSIX queues)"};
   lab::AddCommonFlags(app, opt);
-  app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
-      ->capture_default_str();
-  app.add_option("--rootfs", rootfs_dir,
-                 "Run this unpacked root filesystem instead of the built-in busybox image");
-  app.add_option("--pitfall", pitfall,
-                 "Make a classic mistake on purpose, to see the kernel's answer: shared "
-                 "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
-                 "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
-                 "without CLONE_NEWPID lists the host's processes)")
-      ->check(CLI::IsMember(rootfs::PitfallNames()));
+  uts::AddFlags(app, hostname);
+  rootfs::AddFlags(app, rootfs_dir, pitfall);
   return lab::Main("07_ipc", app, argc, argv, opt, [&] {
     lab::RequireRoot("creating namespaces");
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
     rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     narrate::Title("07_ipc: IPC objects of its own");
-    // BEGIN SOLUTION 07: the clone flags: lab 06's and the one for IPC tables of its own
     int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
-    // STUB: int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS;
-    // STUB: throw UsageError("TODO(lab 07): the clone flags: lab 06's and the one for IPC "
-    // STUB:                  "tables of its own (see docs/07_ipc.md)");
-    // END SOLUTION 07
     if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
     const std::string mounts_before = ReadFile("/proc/self/mountinfo");
     rootfs::RunDir run = rootfs::PrepareRun("07_ipc");  // removed on every way out
@@ -69,12 +56,8 @@ int main(int argc, char** argv) {
     process::Child child = process::Clone({flags}, [&] {
       uts::SetHostnameInChild(hostname);
       if (!pitfall.empty()) rootfs::ShowPitfallInChild(pitfall, run, source);
-      mount::MakePrivateInChild();                          // nothing leaks to the host
-      rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
-      mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
-      mount::SetupDevInChild(run.rootfs() + "/dev");        // null, zero, tty, pts...
-      mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
-      mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
+      rootfs::EnterInChild(run.rootfs(), source);           // lab 06's recipe, one call
+      ipc::MountMqueueInChild("/dev/mqueue");               // our IPC namespace's queues
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) {
         mount::ShowRootInChild();

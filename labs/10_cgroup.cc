@@ -51,16 +51,8 @@ int main(int argc, char** argv) {
   cgroup::Limits limits;
   CLI::App app{"10_cgroup: a sandbox with memory, pids and cpu limits and a cgroup namespace"};
   lab::AddCommonFlags(app, opt);
-  app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
-      ->capture_default_str();
-  app.add_option("--rootfs", rootfs_dir,
-                 "Run this unpacked root filesystem instead of the built-in busybox image");
-  app.add_option("--pitfall", pitfall,
-                 "Make a classic mistake on purpose, to see the kernel's answer: shared "
-                 "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
-                 "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
-                 "without CLONE_NEWPID lists the host's processes)")
-      ->check(CLI::IsMember(rootfs::PitfallNames()));
+  uts::AddFlags(app, hostname);
+  rootfs::AddFlags(app, rootfs_dir, pitfall);
   app.add_option("--net", network, "veth: a veth pair to the host; none: only lo")
       ->check(CLI::IsMember({"veth", "none"}))
       ->capture_default_str();
@@ -113,16 +105,11 @@ int main(int argc, char** argv) {
     //     is our own cgroup in each? The sandbox's is made beneath ours, limits
     //     written, before the clone; it is destroyed after the child is reaped —
     //     ~ScopedCgroup kills what is left inside and removes it, however the child ended.
-    // BEGIN SOLUTION 10: find the cgroup layout, remove stale runs' cgroups, create ours
     cgroup::Layout layout = cgroup::Detect();
     narrate::Step(cgroup::ModeName(layout.mode) + ": " + layout.reason);
     for (const auto& dir : cgroup::RemoveStale(layout, "nslab-10-"))
       narrate::Step("removed " + dir + ", left behind by a 10_cgroup that was SIGKILLed");
     cgroup::ScopedCgroup cg = cgroup::Create(layout, cgroup::RunCgroupName("10"), limits);
-    // STUB: cgroup::ScopedCgroup cg;
-    // STUB: throw UsageError("TODO(lab 10): find the cgroup layout, remove stale runs' cgroups, "
-    // STUB:                  "create ours (see docs/10_cgroup.md)");
-    // END SOLUTION 10
     for (const auto& n : cg.nodes()) narrate::Step("created " + n.dir);
     narrate::Step("limits: " + limits.Describe());
     const unsigned long host_cgroup_ns = ns::Read(getpid())["cgroup"];
@@ -134,9 +121,7 @@ int main(int argc, char** argv) {
       // First thing after go: the parent has moved us into the cgroup, so the new
       // cgroup namespace is rooted there and /proc/self/cgroup reads "/" (not
       // CLONE_NEWCGROUP in `flags`: that would root it at the lab's own cgroup).
-      // BEGIN SOLUTION 10: first thing after go, a cgroup namespace of its own
       cgroup::UnshareInChild();
-      // END SOLUTION 10
       user::SetupInChild();  // setresgid/setresuid(0): the maps are there
       if (opt.Demo()) user::ShowInChild();
       uts::SetHostnameInChild(hostname);
@@ -146,12 +131,8 @@ int main(int argc, char** argv) {
       else
         net::SetUpLoopbackInChild();
       if (!pitfall.empty()) rootfs::ShowPitfallInChild(pitfall, run, source);
-      mount::MakePrivateInChild();                          // nothing leaks to the host
-      rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
-      mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
-      mount::SetupDevInChild(run.rootfs() + "/dev");        // null, zero, tty, pts...
-      mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
-      mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
+      rootfs::EnterInChild(run.rootfs(), source);           // lab 06's recipe, one call
+      ipc::MountMqueueInChild("/dev/mqueue");               // our IPC namespace's queues
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) {
         mount::ShowRootInChild();
@@ -186,9 +167,7 @@ int main(int argc, char** argv) {
     // 2b. Move the child into its cgroup while it waits: all it execs or forks from
     //     now on is counted and limited. Only after go does it unshare its cgroup
     //     namespace, whose root is the cgroup it is in at that moment.
-    // BEGIN SOLUTION 10: move the waiting child into the sandbox's cgroup
     cg.AddProcess(child.pid());
-    // END SOLUTION 10
     narrate::Step("wrote " + std::to_string(child.pid()) + " to cgroup.procs; /proc/" +
                   std::to_string(child.pid()) + "/cgroup (the host's view) reads:");
     narrate::Block(TrimNewlines(ReadFile("/proc/" + std::to_string(child.pid()) + "/cgroup")));
