@@ -260,7 +260,15 @@ Demo::Demo(pid_t lab_pid)
       made_(MakePipe()),
       looked_(MakePipe()) {}
 
+Demo::Demo(pid_t lab_pid, bool run) : Demo(lab_pid) {
+  if (!run) return;
+  MakeHostObjects();
+  ForkObserver();  // before the clone: the child inherits only the pipes' ends
+}
+
 Demo::~Demo() {
+  made_.write.Reset();  // an observer still waiting sees EOF: the sandbox failed first
+  looked_.read.Reset();
   if (observer_ > 0) waitpid(observer_, nullptr, 0);
 }
 
@@ -306,9 +314,16 @@ void Demo::ShowInChild() {
 void Demo::StartHostObserver() {
   made_.write.Reset();  // the child's ends
   looked_.read.Reset();
+  ForkObserver();
+}
+
+void Demo::ForkObserver() {
+  started_ = true;
   std::fflush(stdout);
   observer_ = Check(fork(), "fork", "observer");
   if (observer_ == 0) process::RunInChild([&] {
+    made_.write.Reset();  // the child's ends, when forked before the clone
+    looked_.read.Reset();
     narrate::SetRole(narrate::Role::kHost);  // it speaks for the host
     if (ReadAll(made_.read.Get(), 1).empty()) return 0;  // the child failed first
     std::vector<SysVObject> ours;
@@ -328,6 +343,9 @@ void Demo::StartHostObserver() {
 }
 
 void Demo::FinishFromParent() {
+  if (!started_) return;
+  made_.write.Reset();  // the child's ends, held since the clone
+  looked_.read.Reset();
   if (observer_ > 0) process::WaitPid(std::exchange(observer_, -1));
   narrate::Step(std::string("the host's tables hold ") +
                 (Contains(ListSysV(), SysVKind::kMsg, sandbox_key_)

@@ -19,10 +19,13 @@
 #ifndef NSLAB_COMMON_ROOTFS_H_
 #define NSLAB_COMMON_ROOTFS_H_
 
-#include <CLI/CLI.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace nslab::rootfs {
 

@@ -1,5 +1,7 @@
 #include "common/uts.h"
 
+#include <CLI/CLI.hpp>
+
 #include <sys/utsname.h>
 #include <unistd.h>
 

@@ -15,8 +15,11 @@
 #ifndef NSLAB_COMMON_UTS_H_
 #define NSLAB_COMMON_UTS_H_
 
-#include <CLI/CLI.hpp>
 #include <string>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace nslab::uts {
 

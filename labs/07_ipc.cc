@@ -48,8 +48,7 @@ int main(int argc, char** argv) {
     rootfs::RunDir run = rootfs::PrepareRun("07_ipc");  // removed on every way out
 
     // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
-    ipc::Demo ipc_demo(getpid());  // its objects are removed when the lab ends
-    if (opt.Demo()) ipc_demo.MakeHostObjects();
+    ipc::Demo ipc_demo(getpid(), opt.Demo());  // host objects and observer; removed at the end
 
     // 1. clone(2) with CLONE_NEWIPC: the child's IPC tables start empty; the rest
     //    is lab 06's recipe.
@@ -68,7 +67,6 @@ int main(int argc, char** argv) {
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
-    if (opt.Demo()) ipc_demo.StartHostObserver();  // looks while the sandbox holds its own
 
     // 2. The parent prepares while the child waits; here it only looks.
     narrate::Table(ns::TableHeader({"host", "child"}),
@@ -83,7 +81,7 @@ int main(int argc, char** argv) {
     process::ExitStatus st = child.Wait();
     narrate::Step("child " + st.Describe());
     narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
-    if (opt.Demo()) ipc_demo.FinishFromParent();
+    ipc_demo.FinishFromParent();
 
     // 4. Nothing to unmount: every mount lived in the child's namespace and died
     //    with it. Only the per-run directory remains, and it goes now.

@@ -68,8 +68,7 @@ int main(int argc, char** argv) {
     rootfs::RunDir run = rootfs::PrepareRun("08_net");  // removed on every way out
 
     // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
-    ipc::Demo ipc_demo(getpid());  // its objects are removed when the lab ends
-    if (opt.Demo()) ipc_demo.MakeHostObjects();
+    ipc::Demo ipc_demo(getpid(), opt.Demo());  // host objects and observer; removed at the end
 
     // 1. clone(2) with CLONE_NEWNET: the child's network namespace has only lo, down;
     //    the child configures its side first, then follows the recipe of lab 07.
@@ -95,7 +94,6 @@ int main(int argc, char** argv) {
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
-    if (opt.Demo()) ipc_demo.StartHostObserver();  // looks while the sandbox holds its own
 
     // 2. The parent prepares while the child waits: a veth pair whose other end is
     //    created in the child's network namespace; our end gets the .1 and goes up.
@@ -119,7 +117,7 @@ int main(int argc, char** argv) {
     process::ExitStatus st = child.Wait();
     narrate::Step("child " + st.Describe());
     narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
-    if (opt.Demo()) ipc_demo.FinishFromParent();
+    ipc_demo.FinishFromParent();
     if (veth.Valid()) {
       veth.Delete();
       narrate::Step("deleted " + host_if + "; its peer went with it");

@@ -98,8 +98,7 @@ int main(int argc, char** argv) {
     user::ChownForChild(run.path(), uid, gid);
 
     // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
-    ipc::Demo ipc_demo(getpid());  // its objects are removed when the lab ends
-    if (opt.Demo()) ipc_demo.MakeHostObjects();
+    ipc::Demo ipc_demo(getpid(), opt.Demo());  // host objects and observer; removed at the end
 
     // 0b. The cgroup: where do memory, pids and cpu live (v2, v1 or both), and where
     //     is our own cgroup in each? The sandbox's is made beneath ours, limits
@@ -146,7 +145,6 @@ int main(int argc, char** argv) {
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
-    if (opt.Demo()) ipc_demo.StartHostObserver();  // looks while the sandbox holds its own
 
     // First of all, the child's id maps (each file can be written only once).
     user::WriteMapsFromParent(child.pid(), uid, gid);
@@ -184,7 +182,7 @@ int main(int argc, char** argv) {
     narrate::Step("child " + st.Describe());
     if (opt.Demo() || narrate::Verbose()) cgroup::ShowCounters(cg);  // then ~ScopedCgroup: rmdir
     narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
-    if (opt.Demo()) ipc_demo.FinishFromParent();
+    ipc_demo.FinishFromParent();
     if (veth.Valid()) {
       veth.Delete();
       narrate::Step("deleted " + host_if + "; its peer went with it");
