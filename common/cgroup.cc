@@ -931,7 +931,6 @@ ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits&
   }
 
   // The limits, each in the file of the version that carries its controller.
-  // BEGIN SOLUTION 10: write each limit in its controller's file (v2 or v1 names)
   if (limits.memory_bytes) {
     const Hierarchy* h = layout.For("memory");
     std::string dir = cg.DirFor("memory"), bytes = std::to_string(*limits.memory_bytes);
@@ -962,7 +961,6 @@ ScopedCgroup Create(const Layout& layout, const std::string& name, const Limits&
       WriteControl(Join(dir, "cpu.cfs_quota_us"), quota);
     }
   }
-  // END SOLUTION 10
   return cg;
 }
 
@@ -1013,10 +1011,8 @@ std::string RunCgroupName(std::string_view lab) {
 }
 
 void UnshareInChild() {
-  // BEGIN SOLUTION 10: unshare(2) a new cgroup namespace, rooted at the cgroup we are in
   narrate::Syscall("unshare", "CLONE_NEWCGROUP");
   Check(unshare(CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP");
-  // END SOLUTION 10
 }
 
 void SetFakeKernelForTesting(FakeKernel fake) { Fake() = std::move(fake); }

@@ -27,6 +27,7 @@
 #include "common/error.h"
 #include "common/image/store.h"  // images-helper hook (issue 17)
 #include "common/fd.h"
+#include "common/ipc.h"
 #include "common/lab.h"
 #include "common/mount.h"
 #include "common/narrate.h"
@@ -214,7 +215,6 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
     if (lower_is_cwd) lower_fd = Open(".", O_PATH | O_DIRECTORY);
     const std::string lower =
         lower_fd ? "/proc/self/fd/" + std::to_string(lower_fd.Get()) : r.rootfs;
-    // BEGIN SOLUTION 11: mount the overlay on root: the image below (`lower`), the state dir's upper/ above
     const std::string layers =
         "lowerdir=" + lower + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
     try {
@@ -223,7 +223,6 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
       if (e.err() != EINVAL) throw;
       mount::Mount("overlay", root, "overlay", MS_NODEV, layers);  // a kernel before 5.10
     }
-    // END SOLUTION 11
   } else {
     mount::Mount(r.rootfs, root, "", MS_BIND | MS_REC);  // --rootfs: as is
     mount::MakeNodevInChild(root);  // SECURITY(issue 13): no device node of the rootfs opens
@@ -231,6 +230,7 @@ int InitInChild(const Spec& spec, const state::Record& r, Stdio& io, int cgroup_
   // 4. The pseudo filesystems, then pivot_root into the new root.
   mount::MountProcInChild(root + "/proc");
   mount::SetupDevInChild(root + "/dev");
+  ipc::MountMqueueInChild(root + "/dev/mqueue");  // POSIX queues: mq_overview(7)
   mount::MountSysReadOnlyInChild(root + "/sys");
   mount::PivotRootInChild(root);
   // 5. A cgroup namespace rooted at the cgroup the parent has moved us into by now,

@@ -201,7 +201,7 @@ Host::Host()
         dlclose(h);
         return true;
       }),
-      busybox_image([] { return std::string(); }) {}
+      busybox_image([] { return std::string_view(); }) {}
 
 const std::map<int, std::string>& LabNames() {
   static const std::map<int, std::string> names = {
@@ -541,17 +541,14 @@ Finding CheckOverlay(const Host& host) {
 }
 
 Finding CheckBusyboxImage(const Host& host) {
-  std::string path = host.busybox_image ? host.busybox_image() : "";
-  struct stat st;
-  if (!path.empty() && stat(path.c_str(), &st) == 0) {
-    // The runfiles path is long and says nothing: name the file and its size.
-    size_t cut = path.find(".runfiles/");
-    std::string shown = cut == std::string::npos ? path : path.substr(path.find('/', cut + 10) + 1);
-    return Ok("busybox image", shown + " (" + std::to_string(st.st_size / 1024) + " KiB)");
-  }
+  const std::string_view tar = host.busybox_image ? host.busybox_image() : std::string_view();
+  // A POSIX tar starts with a 512-byte header whose magic "ustar" sits at offset 257.
+  if (tar.size() >= 512 && tar.substr(257, 5) == "ustar")
+    return Ok("busybox image", "built into the labs (busybox.tar, " +
+                                   std::to_string(tar.size() / 1024) + " KiB)");
   return Fail("busybox image",
-              path.empty() ? "no images/busybox.tar beside this binary" : path + " is missing",
-              "bazel build //images:busybox (needs busybox-static: scripts/setup)", From(6));
+              tar.empty() ? "no image built into this binary" : "the built-in image is no tar",
+              "bazel build //labs/... (needs busybox-static: scripts/setup)", From(6));
 }
 
 std::vector<Finding> CheckLibraries(const Host& host) {

@@ -27,6 +27,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nslab::doctor {
@@ -53,9 +54,10 @@ struct Host {
   uid_t euid;  // defaults to geteuid()
   // Whether a shared object (by soname) can be loaded; default: dlopen(3).
   std::function<bool(const std::string& soname)> has_library;
-  // Path of the busybox image tarball, or "" when there is none; default: the one
-  // Bazel builds (//images:busybox), if this binary was built with it.
-  std::function<std::string()> busybox_image;
+  // The busybox image tarball's bytes, or "" when there is none. 00_doctor links the
+  // same //images:busybox_embedded as the labs, so it checks what they carry, from
+  // any directory and as any user; default: none.
+  std::function<std::string_view()> busybox_image;
   Host();
 };
 

@@ -78,7 +78,8 @@ UnpackStats Extract(archive* in, const std::string& tar_path, const std::string&
       out.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME |
                      ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                      ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
-  archive_write_disk_set_standard_lookup(out.get());
+  // No archive_write_disk_set_standard_lookup: owners are the numeric ids the image
+  // records (as Docker does), not names looked up in the host's passwd and group.
 
   CwdGuard cwd;
   narrate::Syscall("chdir", Quote(dest_dir));

@@ -8,6 +8,7 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,16 +188,16 @@ std::vector<narrate::Row> Rows(const std::vector<SysVObject>& objects) {
   return rows;
 }
 
+constexpr long kMqueueMagic = 0x19800202;  // MQUEUE_MAGIC, linux/magic.h
+
 void MountMqueueInChild(const std::string& target) {
   if (mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) Check(-1, "mkdir", target);
   // An mqueue superblock belongs to the IPC namespace of whoever mounts it: this
   // mount shows our namespace's queues, whatever /dev/mqueue on the host shows.
-  // BEGIN SOLUTION 07: mount an mqueue filesystem (our IPC namespace's queues) on target
   narrate::Syscall("mount", "\"mqueue\", \"" + target +
                                "\", \"mqueue\", MS_NOSUID|MS_NODEV|MS_NOEXEC");
   Check(mount("mqueue", target.c_str(), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
         "mount mqueue", target);
-  // END SOLUTION 07
 }
 
 ScopedMqueue::ScopedMqueue(ScopedMqueue&& other) noexcept
@@ -259,7 +260,15 @@ Demo::Demo(pid_t lab_pid)
       made_(MakePipe()),
       looked_(MakePipe()) {}
 
+Demo::Demo(pid_t lab_pid, bool run) : Demo(lab_pid) {
+  if (!run) return;
+  MakeHostObjects();
+  ForkObserver();  // before the clone: the child inherits only the pipes' ends
+}
+
 Demo::~Demo() {
+  made_.write.Reset();  // an observer still waiting sees EOF: the sandbox failed first
+  looked_.read.Reset();
   if (observer_ > 0) waitpid(observer_, nullptr, 0);
 }
 
@@ -286,8 +295,11 @@ void Demo::ShowInChild() {
   narrate::Step("made a message queue, a shared memory segment and a semaphore set "
                 "with key " + KeyToString(sandbox_key_) + "; /proc/sysvipc here:");
   narrate::Table({"kind", "key", "id", "perms", "uid"}, Rows(ListSysV()));
-  // A fresh mqueue mount shows *this* IPC namespace's POSIX queues.
-  MountMqueueInChild("/dev/mqueue");
+  // A fresh mqueue mount shows *this* IPC namespace's POSIX queues (the labs' recipe
+  // mounts it on /dev/mqueue already; a bare child gets one here).
+  struct statfs fs;
+  if (statfs("/dev/mqueue", &fs) < 0 || static_cast<long>(fs.f_type) != kMqueueMagic)
+    MountMqueueInChild("/dev/mqueue");
   CreatePosixQueue("/nslab").Release();
   std::string names;
   for (const auto& n : ListPosixQueues("/dev/mqueue")) names += " " + n;
@@ -302,9 +314,16 @@ void Demo::ShowInChild() {
 void Demo::StartHostObserver() {
   made_.write.Reset();  // the child's ends
   looked_.read.Reset();
+  ForkObserver();
+}
+
+void Demo::ForkObserver() {
+  started_ = true;
   std::fflush(stdout);
   observer_ = Check(fork(), "fork", "observer");
   if (observer_ == 0) process::RunInChild([&] {
+    made_.write.Reset();  // the child's ends, when forked before the clone
+    looked_.read.Reset();
     narrate::SetRole(narrate::Role::kHost);  // it speaks for the host
     if (ReadAll(made_.read.Get(), 1).empty()) return 0;  // the child failed first
     std::vector<SysVObject> ours;
@@ -324,6 +343,9 @@ void Demo::StartHostObserver() {
 }
 
 void Demo::FinishFromParent() {
+  if (!started_) return;
+  made_.write.Reset();  // the child's ends, held since the clone
+  looked_.read.Reset();
   if (observer_ > 0) process::WaitPid(std::exchange(observer_, -1));
   narrate::Step(std::string("the host's tables hold ") +
                 (Contains(ListSysV(), SysVKind::kMsg, sandbox_key_)

@@ -141,6 +141,10 @@ std::vector<std::string> ListPosixQueues(const std::string& mqueue_mount);
 class Demo {
  public:
   explicit Demo(pid_t lab_pid);
+  // The labs' one line before the clone: with run, MakeHostObjects() and the observer
+  // forked at once (it keeps waiting for the sandbox); FinishFromParent() after the
+  // child is reaped. Without run, nothing happens and FinishFromParent() does nothing.
+  Demo(pid_t lab_pid, bool run);
   Demo(const Demo&) = delete;
   Demo& operator=(const Demo&) = delete;
   ~Demo();  // reaps the observer, if it was started and not yet waited for
@@ -160,7 +164,7 @@ class Demo {
   // Closes the parent's ends of the pipes either way.
   void StartHostObserver();
   // In the parent after the child is reaped: waits for the observer and shows that
-  // the sandbox's objects died with its IPC namespace.
+  // the sandbox's objects died with its IPC namespace. Nothing when never started.
   void FinishFromParent();
 
  private:
@@ -169,6 +173,8 @@ class Demo {
   std::vector<ScopedSysV> host_objects_;
   Pipe made_, looked_;  // child -> observer -> child
   pid_t observer_ = -1;
+  bool started_ = false;
+  void ForkObserver();
 };
 
 }  // namespace nslab::ipc

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string_view>
+#include <vector>
 
 #include "common/error.h"
 #include "common/narrate.h"
@@ -23,12 +25,18 @@ void AddCommonFlags(CLI::App& app, Options& opt) {
   app.footer(
       "With no command, the lab runs its narrated demo and exits 0. With `-- CMD ARGS...`\n"
       "it runs CMD inside the lab's sandbox and exits with CMD's status (127 not found,\n"
-      "126 not executable, 125 the sandbox could not be set up, 128+N killed by signal N).");
+      "126 not executable, 125 a bad flag or the sandbox could not be set up, 128+N killed\n"
+      "by signal N). A `--` as the first argument is dropped: `-- -v CMD` is `-v CMD`.");
 }
 
 std::optional<int> Parse(CLI::App& app, int argc, char** argv, int bad_flag_code) {
+  // `bazel run //labs:04_uts -- -v hostname` hands us `-v hostname`: bazel eats its
+  // `--`. Typed by hand, `bazel-bin/labs/04_uts -- -v hostname` must mean the same,
+  // so a `--` right after the program name is dropped (one later still ends our flags).
+  std::vector<char*> args(argv, argv + argc);
+  if (args.size() > 1 && std::string_view(args[1]) == "--") args.erase(args.begin() + 1);
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -43,14 +51,14 @@ std::optional<int> Parse(CLI::App& app, int argc, char** argv, int bad_flag_code
 int Main(std::string_view name, CLI::App& app, int argc, char** argv, Options& opt,
          const std::function<int()>& body) {
   SetProgramName(name);
-  if (std::optional<int> code = Parse(app, argc, argv, 2)) return *code;
+  // One rule for every lab, 11_container's (Docker's) included: 125 means the lab
+  // itself failed, a bad flag as much as a failed mount, so the command never ran.
+  if (std::optional<int> code = Parse(app, argc, argv, process::kSetupFailed)) return *code;
   narrate::Configure(opt.Demo(), opt.verbose);
   try {
     return body();
   } catch (const ExitCodeError& e) {
     return ReportError(e);
-  } catch (const UsageError& e) {
-    return ReportError(e, 2);
   } catch (const std::exception& e) {
     return ReportError(e, process::kSetupFailed);
   }

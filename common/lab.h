@@ -27,7 +27,9 @@ struct Options {
 };
 
 // -v/--verbose and the trailing `-- CMD ARGS...` (the `--` may be left out: the first
-// word that is not a flag of the lab starts the command).
+// word that is not a flag of the lab starts the command). A `--` as the very first
+// argument is dropped (Parse), so `04_uts -- -v hostname` is `04_uts -v hostname`,
+// as under `bazel run //labs:04_uts -- -v hostname`, which strips it itself.
 void AddCommonFlags(CLI::App& app, Options& opt);
 
 // Parses argv with CLI11: returns the exit code when parsing ends the program
@@ -36,7 +38,8 @@ std::optional<int> Parse(CLI::App& app, int argc, char** argv, int bad_flag_code
 
 // Parses argv, configures narration, runs body and returns its exit code. Any
 // exception is printed once as "<name>: <message>" and becomes the exit code it
-// carries (ExitCodeError), 2 for a usage error, or 125 for a runtime error.
+// carries (ExitCodeError), else 125: a usage error and a failed setup alike (Docker's
+// rule: 125 is the tool's own failure, the command never ran; docs/README.md).
 int Main(std::string_view name, CLI::App& app, int argc, char** argv, Options& opt,
          const std::function<int()>& body);
 

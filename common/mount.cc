@@ -221,13 +221,10 @@ void MakePrivateInChild() {
   // The child's mount table is a copy of the host's, and on systemd hosts / is
   // "shared": a mount made here would appear on the host too. Make every mount
   // private, recursively, before mounting anything (mount_namespaces(7)).
-  // BEGIN SOLUTION 06: make every mount of our new namespace private, recursively
   Mount("", "/", "", MS_REC | MS_PRIVATE);
-  // END SOLUTION 06
 }
 
 void PivotRootInChild(const std::string& new_root, bool make_mount_point) {
-  // BEGIN SOLUTION 06: make new_root a mount point, pivot_root(2) into it, detach the old root
   // pivot_root(2) needs new_root to be a mount point; a bind mount of a directory
   // onto itself makes any directory one.
   if (make_mount_point && !IsMountPoint(new_root)) Mount(new_root, new_root, "", MS_BIND | MS_REC);
@@ -243,7 +240,6 @@ void PivotRootInChild(const std::string& new_root, bool make_mount_point) {
   Unmount(".", MNT_DETACH);
   narrate::Syscall("chdir", "\"/\"");
   Check(chdir("/"), "chdir", "/");
-  // END SOLUTION 06
 }
 
 void MountProcInChild(const std::string& target) {

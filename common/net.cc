@@ -174,7 +174,6 @@ ScopedLink CreateVethFromParent(pid_t child, const std::string& host_if,
                                 const std::string& child_if) {
   CheckIfName(host_if);
   CheckIfName(child_if);
-  // BEGIN SOLUTION 08: one RTM_NEWLINK for a veth pair whose peer is born in the child's netns
   Socket sk;
   // One RTM_NEWLINK creates both ends; IFLA_NET_NS_PID on the peer makes the kernel
   // create that end directly in the network namespace of process `child`.
@@ -190,7 +189,6 @@ ScopedLink CreateVethFromParent(pid_t child, const std::string& host_if,
                                         " (RTM_NEWLINK, NLM_F_CREATE|NLM_F_EXCL)");
   CheckNl(rtnl_link_add(sk.get(), veth.get(), NLM_F_CREATE | NLM_F_EXCL),
           "rtnl_link_add veth", host_if);
-  // END SOLUTION 08
   return ScopedLink(host_if);
 }
 
@@ -245,12 +243,10 @@ void SetUpLoopbackInChild() {
 
 void ConfigureInChild(const std::string& child_if, const std::string& cidr,
                       const std::string& gateway) {
-  // BEGIN SOLUTION 08: lo up; our end gets its address, goes up; the default route via gateway
   SetUpLoopbackInChild();
   AddAddress(child_if, cidr);
   SetUp(child_if);
   if (!gateway.empty()) AddDefaultRoute(gateway);
-  // END SOLUTION 08
 }
 
 bool LinkInfo::Up() const { return (flags & IFF_UP) != 0; }

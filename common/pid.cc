@@ -20,13 +20,11 @@ std::vector<pid_t> ParseNsPids(const std::string& status_text) {
   std::istringstream in(status_text);
   std::string line;
   while (std::getline(in, line)) {
-    // BEGIN SOLUTION 05: on the NSpid: line, collect its pids (outermost first), then stop
     if (line.rfind("NSpid:", 0) != 0) continue;
     std::istringstream fields(line.substr(6));
     long v;
     while (fields >> v) out.push_back(static_cast<pid_t>(v));
     break;
-    // END SOLUTION 05
   }
   return out;
 }

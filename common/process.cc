@@ -94,7 +94,6 @@ int ChildMain(void* raw) {
     for (int sig : kForwarded) signal(sig, SIG_DFL);
     // Wait for the parent. EOF instead of a byte means the parent died before it
     // could tell us to go (and before our PR_SET_PDEATHSIG took effect): give up.
-    // BEGIN SOLUTION 03: block in read(2) on the sync pipe for the go byte; on EOF, _exit
     char byte;
     ssize_t n;
     do {
@@ -102,7 +101,6 @@ int ChildMain(void* raw) {
     } while (n < 0 && errno == EINTR);
     if (n != 1) _exit(kSetupFailed);
     close(args->go_read);
-    // END SOLUTION 03
     code = (*args->fn)();
   } catch (const ExitCodeError& e) {
     code = g_report_fd < 0 ? ReportError(e, e.exit_code())
@@ -146,14 +144,12 @@ std::string ExitStatus::Describe() const {
 
 ExitStatus Decode(int wstatus) {
   ExitStatus st;
-  // BEGIN SOLUTION 01: decode wait(2)'s status (WIFEXITED, WIFSIGNALED and friends)
   if (WIFEXITED(wstatus)) {
     st.code = WEXITSTATUS(wstatus);
   } else if (WIFSIGNALED(wstatus)) {
     st.signal = WTERMSIG(wstatus);
     st.core_dumped = WCOREDUMP(wstatus);
   }
-  // END SOLUTION 01
   return st;
 }
 
@@ -195,17 +191,11 @@ void Child::Go() {
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
   sigaction(SIGPIPE, &ignore, &old);
-  // BEGIN SOLUTION 03: write the one go byte into the sync pipe (retry on EINTR), keep errno
   ssize_t n;
   do {
     n = write(go_.Get(), "g", 1);
   } while (n < 0 && errno == EINTR);
   int err = errno;
-  // STUB: ssize_t n = -1;
-  // STUB: int err = ENOSYS;
-  // STUB: throw UsageError("TODO(lab 03): write the go byte into the sync pipe "
-  // STUB:                  "(see docs/03_clone.md)");
-  // END SOLUTION 03
   sigaction(SIGPIPE, &old, nullptr);
   go_.Reset();
   if (n < 0 && err != EPIPE) Check(-1, "write", "sync pipe");
@@ -290,7 +280,6 @@ Child Clone(const CloneOptions& opts, ChildFn fn) {
   // A stack of our own, with one PROT_NONE guard page below it so that an overflow
   // faults instead of silently writing over other memory. Stacks grow down on every
   // architecture Linux runs containers on, so clone() gets the top address.
-  // BEGIN SOLUTION 03: map a stack with a guard page below it and clone(2) the child onto its top
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t total = opts.stack_size + page;
   void* mem = mmap(nullptr, total, PROT_READ | PROT_WRITE,
@@ -309,13 +298,6 @@ Child Clone(const CloneOptions& opts, ChildFn fn) {
   int saved = errno;
   // Without CLONE_VM the child has its own copy of the stack: ours can go now.
   munmap(mem, total);
-  // STUB: const int flags = opts.flags | SIGCHLD;
-  // STUB: pid_t pid = -1;
-  // STUB: int saved = ENOSYS;
-  // STUB: (void)ChildMain;
-  // STUB: throw UsageError("TODO(lab 03): map a stack with a guard page and clone(2) the "
-  // STUB:                  "child onto it (see docs/03_clone.md)");
-  // END SOLUTION 03
   if (pid < 0) {
     errno = saved;
     Check(-1, "clone", CloneFlagsToString(flags));
@@ -346,12 +328,10 @@ int Exec(const std::vector<std::string>& argv) {
                                             HintFor("execvp", ENOENT))
                                        .what());
   }
-  // BEGIN SOLUTION 01: execvp(2) the command; if it returns, throw ExitCodeError 127 or 126
   execvp(args[0], args.data());
   int err = errno;
   int code = (err == ENOENT || err == ENOTDIR) ? kNotFound : kNotExecutable;
   throw ExitCodeError(code, SysError(err, "execvp", argv[0], HintFor("execvp", err)).what());
-  // END SOLUTION 01
 }
 
 int ParseSignal(const std::string& text) {

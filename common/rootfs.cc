@@ -221,13 +221,11 @@ void PopulateInChild(const std::string& target, const Source& source) {
 
 void EnterInChild(const std::string& root, const Source& source) {
   mount::MakePrivateInChild();
-  // BEGIN SOLUTION 06: lab 06's recipe in one call: the rest of the steps of its main
   PopulateInChild(root, source);
   mount::MountProcInChild(root + "/proc");
   mount::SetupDevInChild(root + "/dev");
   mount::MountSysReadOnlyInChild(root + "/sys");
   mount::PivotRootInChild(root);
-  // END SOLUTION 06
 }
 
 void RemoveRunFromParent(RunDir& run, const std::string& mounts_before) {
@@ -238,6 +236,18 @@ void RemoveRunFromParent(RunDir& run, const std::string& mounts_before) {
   narrate::Step(ReadFile("/proc/self/mountinfo") == mounts_before
                     ? "my mount table is exactly what it was before the run"
                     : "my mount table CHANGED during the run?!");
+}
+
+void AddFlags(CLI::App& app, std::string& rootfs_dir, std::string& pitfall) {
+  app.add_option("--rootfs", rootfs_dir,
+                 "Run this unpacked root filesystem instead of the built-in busybox image "
+                 "(bind-mounted read-write: what the sandbox writes stays in DIR)");
+  app.add_option("--pitfall", pitfall,
+                 "Make a classic mistake on purpose, to see the kernel's answer: shared "
+                 "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
+                 "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
+                 "without CLONE_NEWPID lists the host's processes)")
+      ->check(CLI::IsMember(PitfallNames()));
 }
 
 std::vector<std::string> PitfallNames() {

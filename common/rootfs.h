@@ -23,7 +23,16 @@
 #include <string_view>
 #include <vector>
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace nslab::rootfs {
+
+// The lab's flags for this concept: --rootfs DIR (bind-mounted read-write as the
+// sandbox's root instead of the built-in image: what it writes stays in DIR) and
+// --pitfall NAME (one of PitfallNames()).
+void AddFlags(CLI::App& app, std::string& rootfs_dir, std::string& pitfall);
 
 // Where per-run directories go: $NSLAB_RUN_DIR, else /run/nslab.
 std::string RunBase();

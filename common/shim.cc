@@ -393,12 +393,8 @@ int Run(const Options& o) {
   try {
     lock = state::Lock::Exclusive(state::Dir(o.id));
     state::Record r = state::Load(o.id);
-    // BEGIN SOLUTION 11: mark the record exited, with the init's exit code
     r.exited = true;
     r.exit_code = code;
-    // STUB: std::fprintf(stderr, "%s: TODO(lab 11): mark the record exited, with the init's exit "
-    // STUB:              "code (see docs/11_container.md)\n", kName);
-    // END SOLUTION 11
     r.finished = state::Now();
     // --rm: the record goes in a moment; writing it first would only cost a file
     // write and a rename on the critical path of `run --rm`.

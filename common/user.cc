@@ -97,14 +97,12 @@ void WriteSetgroupsFromParent(pid_t child, const std::string& value) {
 }
 
 void WriteMapsFromParent(pid_t child, uid_t outside_uid, gid_t outside_gid) {
-  // BEGIN SOLUTION 09: uid_map, then (setgroups "deny" first when unprivileged) gid_map
   WriteMapFile(child, "uid_map", MapLine(0, outside_uid));
   // Without CAP_SETGID over our namespace, the kernel accepts a gid_map only once
   // setgroups(2) is switched off for the child: else it could drop a group that
   // denies access to a file (user_namespaces(7), CVE-2014-8989).
   if (!HasEffectiveCap(kCapSetgid)) WriteSetgroupsFromParent(child, "deny");
   WriteMapFile(child, "gid_map", MapLine(0, outside_gid));
-  // END SOLUTION 09
 }
 
 void WriteMapsFromParent(pid_t child, uid_t outside_uid, gid_t outside_gid, unsigned count) {
@@ -119,7 +117,6 @@ void SetupInChild() {
   // it, to arm it again afterwards, or a SIGKILLed lab would leave us running.
   int pdeathsig = 0;
   Check(prctl(PR_GET_PDEATHSIG, &pdeathsig), "prctl", "PR_GET_PDEATHSIG");
-  // BEGIN SOLUTION 09: drop the inherited groups, then become gid 0 and uid 0 inside
   // Clear the supplementary groups we inherited (they are unmapped: "nogroup"
   // inside). Refused when setgroups is "deny", which is what it is for.
   if (setgroups(0, nullptr) < 0 && errno != EPERM) Check(-1, "setgroups", "[]");
@@ -129,7 +126,6 @@ void SetupInChild() {
   Check(setresgid(0, 0, 0), "setresgid", "0");
   narrate::Syscall("setresuid", "0, 0, 0");
   Check(setresuid(0, 0, 0), "setresuid", "0");
-  // END SOLUTION 09
   if (pdeathsig != 0) {
     narrate::Syscall("prctl", "PR_SET_PDEATHSIG, " + std::to_string(pdeathsig) + " (again)");
     Check(prctl(PR_SET_PDEATHSIG, pdeathsig), "prctl", "PR_SET_PDEATHSIG");

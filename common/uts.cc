@@ -1,5 +1,7 @@
 #include "common/uts.h"
 
+#include <CLI/CLI.hpp>
+
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -9,6 +11,11 @@
 #include "common/narrate.h"
 
 namespace nslab::uts {
+
+void AddFlags(CLI::App& app, std::string& hostname) {
+  app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
+      ->capture_default_str();
+}
 
 void ValidateHostname(const std::string& name) {
   if (name.empty()) throw UsageError("--hostname: a hostname cannot be empty");
@@ -37,11 +44,9 @@ void ValidateHostname(const std::string& name) {
 }
 
 void SetHostnameInChild(const std::string& name) {
-  // BEGIN SOLUTION 04: narrate, then sethostname(2) in our own UTS namespace
   narrate::Syscall("sethostname", Quote(name));
   // Changes the nodename of our UTS namespace only: the parent's copy stays.
   Check(sethostname(name.data(), name.size()), "sethostname", name);
-  // END SOLUTION 04
 }
 
 std::string Hostname() {

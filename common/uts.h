@@ -17,7 +17,14 @@
 
 #include <string>
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace nslab::uts {
+
+// The lab's flag for this concept: --hostname NAME (default kept in `hostname`).
+void AddFlags(CLI::App& app, std::string& hostname);
 
 // The longest hostname the kernel accepts (bytes).
 inline constexpr size_t kMaxHostname = 64;

@@ -8,45 +8,23 @@
 //
 //   bazel run //labs:00_doctor                 # the table; exit 0 when every lab can run
 //   bazel run //labs:00_doctor -- --lab 10     # exit status for lab 10 only
-//   bazel run //labs:00_doctor -- --proc tests/data/doctor/v2/proc \
-//       --sys tests/data/doctor/v2/sys       # what a pure cgroup v2 host looks like
+//   bazel run //labs:00_doctor -- --proc tests/data/doctor/v2/proc
+//       --sys tests/data/doctor/v2/sys       # (one line) a pure cgroup v2 host
 //
 // Read: namespaces(7), user_namespaces(7), cgroups(7), mount_namespaces(7), proc(5).
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
+#include <string>
+#include <string_view>
 
 #include "common/doctor.h"
 #include "common/error.h"
 #include "common/lab.h"
+#include "images/busybox_embedded.h"
 
 using namespace nslab;
-
-namespace {
-
-// images/busybox.tar among this binary's runfiles (//images:busybox is a data
-// dependency), or "" when it was not built. The labs carry the image inside them
-// (//images:busybox_embedded); the doctor checks that it builds without linking
-// libarchive (//common:image): it must start on a host that lacks the libraries it
-// checks.
-std::string FindBusyboxImage() {
-  std::vector<std::string> dirs;
-  for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"})
-    if (const char* d = std::getenv(var)) dirs.push_back(std::string(d) + "/nslab");
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) dirs.push_back(std::string(exe, static_cast<size_t>(n)) + ".runfiles/nslab");
-  dirs.push_back("bazel-bin");  // run by hand from the workspace root
-  for (const auto& d : dirs) {
-    std::string path = d + "/images/busybox.tar";
-    if (access(path.c_str(), R_OK) == 0) return path;
-  }
-  return "";
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   lab::Options opt;
@@ -69,7 +47,12 @@ int main(int argc, char** argv) {
   return lab::Main("00_doctor", app, argc, argv, opt, [&] {
     host.proc = lab::ResolvePath(host.proc);
     host.sys = lab::ResolvePath(host.sys);
-    host.busybox_image = FindBusyboxImage;
+    // The image the labs carry (//images:busybox_embedded), linked here as bytes only:
+    // //common:image would pull in libarchive, and the doctor must start on a host
+    // that lacks the very libraries it checks.
+    host.busybox_image = [] {
+      return std::string_view(nslab_busybox_tar, nslab_busybox_tar_size);
+    };
     if (!opt.Demo())
       std::fprintf(stderr,
                    "00_doctor: ignoring the command after --: the doctor runs no sandbox\n");
@@ -78,9 +61,20 @@ int main(int argc, char** argv) {
     std::vector<doctor::Finding> findings = doctor::RunAll(host);
     std::cout << doctor::Render(findings) << std::flush;
 
-    // 2. The exit status says whether the labs can run.
+    // 2. The exit status says whether the labs can run; --lab N says it for lab N.
     auto blocked = doctor::BlockedLabs(findings);
-    if (only_lab != 0) return blocked.count(only_lab) ? 1 : 0;
+    if (only_lab != 0) {
+      const std::string name = doctor::LabNames().at(only_lab);
+      auto it = blocked.find(only_lab);
+      if (it == blocked.end()) {
+        std::cout << "\n" << name << " can run here\n";
+        return 0;
+      }
+      std::string why;
+      for (const auto& check : it->second) why += (why.empty() ? "" : ", ") + check;
+      std::cout << "\n" << name << " cannot run here: " << why << "\n";
+      return 1;
+    }
     return blocked.empty() ? 0 : 1;
   });
 }

@@ -35,7 +35,6 @@ int main(int argc, char** argv) {
 
     // 1. fork(2): the kernel copies this process. Both copies return from fork;
     //    the child sees 0, the parent sees the child's pid.
-    // BEGIN SOLUTION 01: fork(2); in the child, wire the demo's stdin pipe and exec the command
     narrate::Syscall("fork", "");
     std::fflush(stdout);
     pid_t pid = Check(fork(), "fork");
@@ -48,10 +47,6 @@ int main(int argc, char** argv) {
         return process::Exec(command);
       });
     }
-    // STUB: pid_t pid = -1;
-    // STUB: throw UsageError("TODO(lab 01): fork(2) a child that execs the command "
-    // STUB:                  "(see docs/01_process.md)");
-    // END SOLUTION 01
     stdin_pipe.read.Reset();
     narrate::Step("fork() returned child pid " + std::to_string(pid));
 
@@ -68,12 +63,7 @@ int main(int argc, char** argv) {
     }
 
     // 4. wait(2): collect the exit status, or the child stays a zombie.
-    // BEGIN SOLUTION 01: wait(2) for the child and decode how it ended
     process::ExitStatus st = process::WaitPid(pid);
-    // STUB: process::ExitStatus st;
-    // STUB: throw UsageError("TODO(lab 01): wait for the child and decode its status "
-    // STUB:                  "(see docs/01_process.md)");
-    // END SOLUTION 01
     narrate::Step("child " + std::to_string(pid) + " " + st.Describe());
     return opt.Demo() ? 0 : st.ShellCode();
   });

@@ -44,12 +44,10 @@ int main(int argc, char** argv) {
     // 1. Read every link first, so that one bad pid fails before any output.
     std::vector<ns::Identity> ids;
     std::vector<std::string> columns;
-    // BEGIN SOLUTION 02: read each pid's namespace identity (ns::Read) and name its column
     for (pid_t p : pids) {
       ids.push_back(ns::Read(p));
       columns.push_back(p == getpid() ? "self " + std::to_string(p) : std::to_string(p));
     }
-    // END SOLUTION 02
     narrate::Title("02_proc_ns: namespace identity");
     if (!note.empty()) narrate::Step(note);
     narrate::Step("readlink /proc/PID/ns/*: the number is the namespace's nsfs inode");

@@ -51,13 +51,8 @@ int main(int argc, char** argv) {
     narrate::Step("same namespaces everywhere; now writing the go byte");
 
     // 3. Let the child go; its setup error, if any, is thrown here.
-    // BEGIN SOLUTION 03: let the child go (its setup error is thrown here), then wait for it
     child.Go();
     process::ExitStatus st = child.Wait();
-    // STUB: process::ExitStatus st;
-    // STUB: throw UsageError("TODO(lab 03): let the child go, then wait for it "
-    // STUB:                  "(see docs/03_clone.md)");
-    // END SOLUTION 03
     narrate::Step("child " + st.Describe());
     return st.ShellCode();
   });

@@ -27,25 +27,17 @@ int main(int argc, char** argv) {
   std::string hostname = "nslab";
   CLI::App app{"04_uts: a child in a new UTS namespace, with a hostname of its own"};
   lab::AddCommonFlags(app, opt);
-  app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
-      ->capture_default_str();
+  uts::AddFlags(app, hostname);
   return lab::Main("04_uts", app, argc, argv, opt, [&] {
     lab::RequireRoot("creating namespaces");
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
     narrate::Title("04_uts: a hostname of its own");
-    // BEGIN SOLUTION 04: the clone flag that gives the child a UTS namespace of its own
     const int flags = CLONE_NEWUTS;
-    // STUB: const int flags = 0;
-    // STUB: throw UsageError("TODO(lab 04): the clone flag that gives the child a UTS namespace "
-    // STUB:                  "of its own (see docs/04_uts.md)");
-    // END SOLUTION 04
 
     // 1. clone(2) with CLONE_NEWUTS: the child's UTS namespace starts as a copy of
     //    ours; it renames itself, then runs the command.
     process::Child child = process::Clone({flags}, [&] {
-      // BEGIN SOLUTION 04: in the child, before anything runs, set the sandbox's hostname
       uts::SetHostnameInChild(hostname);
-      // END SOLUTION 04
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) return 0;
       return process::Exec(opt.command);

@@ -32,18 +32,12 @@ int main(int argc, char** argv) {
   std::string hostname = "nslab";
   CLI::App app{"05_pid: a child in new UTS and PID namespaces: PID 1 and its duties"};
   lab::AddCommonFlags(app, opt);
-  app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
-      ->capture_default_str();
+  uts::AddFlags(app, hostname);
   return lab::Main("05_pid", app, argc, argv, opt, [&] {
     lab::RequireRoot("creating namespaces");
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
     narrate::Title("05_pid: PID 1 of a new PID namespace");
-    // BEGIN SOLUTION 05: the clone flags: lab 04's and the one that makes the child PID 1
     const int flags = CLONE_NEWUTS | CLONE_NEWPID;
-    // STUB: const int flags = CLONE_NEWUTS;
-    // STUB: throw UsageError("TODO(lab 05): the clone flags: lab 04's and the one that makes "
-    // STUB:                  "the child PID 1 (see docs/05_pid.md)");
-    // END SOLUTION 05
     Pipe victim = MakePipe();  // the demo's sleeper tells us its host pid
 
     // 1. clone(2) with CLONE_NEWPID: the child is the first process, PID 1, of a new

@@ -38,27 +38,14 @@ int main(int argc, char** argv) {
   std::string rootfs_dir, pitfall;
   CLI::App app{"06_mount: new UTS, PID and mount namespaces, a busybox root, pivot_root"};
   lab::AddCommonFlags(app, opt);
-  app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
-      ->capture_default_str();
-  app.add_option("--rootfs", rootfs_dir,
-                 "Run this unpacked root filesystem instead of the built-in busybox image");
-  app.add_option("--pitfall", pitfall,
-                 "Make a classic mistake on purpose, to see the kernel's answer: shared "
-                 "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
-                 "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
-                 "without CLONE_NEWPID lists the host's processes)")
-      ->check(CLI::IsMember(rootfs::PitfallNames()));
+  uts::AddFlags(app, hostname);
+  rootfs::AddFlags(app, rootfs_dir, pitfall);
   return lab::Main("06_mount", app, argc, argv, opt, [&] {
     lab::RequireRoot("creating namespaces");
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
     rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     narrate::Title("06_mount: a root filesystem of its own");
-    // BEGIN SOLUTION 06: the clone flags: lab 05's and the one for a mount table of its own
     int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS;
-    // STUB: int flags = CLONE_NEWUTS | CLONE_NEWPID;
-    // STUB: throw UsageError("TODO(lab 06): the clone flags: lab 05's and the one for a mount "
-    // STUB:                  "table of its own (see docs/06_mount.md)");
-    // END SOLUTION 06
     if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
     const std::string mounts_before = ReadFile("/proc/self/mountinfo");
     rootfs::RunDir run = rootfs::PrepareRun("06_mount");  // removed on every way out
@@ -68,14 +55,12 @@ int main(int argc, char** argv) {
     process::Child child = process::Clone({flags}, [&] {
       uts::SetHostnameInChild(hostname);
       if (!pitfall.empty()) rootfs::ShowPitfallInChild(pitfall, run, source);
-      // BEGIN SOLUTION 06: private mounts, the root filesystem with /proc, /dev, /sys, pivot_root
       mount::MakePrivateInChild();                          // nothing leaks to the host
       rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
       mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
       mount::SetupDevInChild(run.rootfs() + "/dev");        // null, zero, tty, pts...
       mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
       mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
-      // END SOLUTION 06
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) return mount::ShowRootInChild();
       return process::Exec(opt.command);

@@ -35,46 +35,28 @@ int main(int argc, char** argv) {
   std::string rootfs_dir, pitfall;
   CLI::App app{"07_ipc: a sandbox with IPC objects of its own (System V and POSIX queues)"};
   lab::AddCommonFlags(app, opt);
-  app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
-      ->capture_default_str();
-  app.add_option("--rootfs", rootfs_dir,
-                 "Run this unpacked root filesystem instead of the built-in busybox image");
-  app.add_option("--pitfall", pitfall,
-                 "Make a classic mistake on purpose, to see the kernel's answer: shared "
-                 "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
-                 "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
-                 "without CLONE_NEWPID lists the host's processes)")
-      ->check(CLI::IsMember(rootfs::PitfallNames()));
+  uts::AddFlags(app, hostname);
+  rootfs::AddFlags(app, rootfs_dir, pitfall);
   return lab::Main("07_ipc", app, argc, argv, opt, [&] {
     lab::RequireRoot("creating namespaces");
     uts::ValidateHostname(hostname);  // a bad name is refused before anything exists
     rootfs::Source source = rootfs::ChooseSource(rootfs_dir, opt.command);  // validated
     narrate::Title("07_ipc: IPC objects of its own");
-    // BEGIN SOLUTION 07: the clone flags: lab 06's and the one for IPC tables of its own
     int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
-    // STUB: int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS;
-    // STUB: throw UsageError("TODO(lab 07): the clone flags: lab 06's and the one for IPC "
-    // STUB:                  "tables of its own (see docs/07_ipc.md)");
-    // END SOLUTION 07
     if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
     const std::string mounts_before = ReadFile("/proc/self/mountinfo");
     rootfs::RunDir run = rootfs::PrepareRun("07_ipc");  // removed on every way out
 
     // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
-    ipc::Demo ipc_demo(getpid());  // its objects are removed when the lab ends
-    if (opt.Demo()) ipc_demo.MakeHostObjects();
+    ipc::Demo ipc_demo(getpid(), opt.Demo());  // host objects and observer; removed at the end
 
     // 1. clone(2) with CLONE_NEWIPC: the child's IPC tables start empty; the rest
     //    is lab 06's recipe.
     process::Child child = process::Clone({flags}, [&] {
       uts::SetHostnameInChild(hostname);
       if (!pitfall.empty()) rootfs::ShowPitfallInChild(pitfall, run, source);
-      mount::MakePrivateInChild();                          // nothing leaks to the host
-      rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
-      mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
-      mount::SetupDevInChild(run.rootfs() + "/dev");        // null, zero, tty, pts...
-      mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
-      mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
+      rootfs::EnterInChild(run.rootfs(), source);           // lab 06's recipe, one call
+      ipc::MountMqueueInChild("/dev/mqueue");               // our IPC namespace's queues
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) {
         mount::ShowRootInChild();
@@ -85,7 +67,6 @@ int main(int argc, char** argv) {
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
-    if (opt.Demo()) ipc_demo.StartHostObserver();  // looks while the sandbox holds its own
 
     // 2. The parent prepares while the child waits; here it only looks.
     narrate::Table(ns::TableHeader({"host", "child"}),
@@ -100,7 +81,7 @@ int main(int argc, char** argv) {
     process::ExitStatus st = child.Wait();
     narrate::Step("child " + st.Describe());
     narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
-    if (opt.Demo()) ipc_demo.FinishFromParent();
+    ipc_demo.FinishFromParent();
 
     // 4. Nothing to unmount: every mount lived in the child's namespace and died
     //    with it. Only the per-run directory remains, and it goes now.

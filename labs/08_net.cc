@@ -42,16 +42,8 @@ int main(int argc, char** argv) {
   std::string subnet = "10.77.0.0/16";
   CLI::App app{"08_net: a sandbox with a network namespace of its own, joined by a veth"};
   lab::AddCommonFlags(app, opt);
-  app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
-      ->capture_default_str();
-  app.add_option("--rootfs", rootfs_dir,
-                 "Run this unpacked root filesystem instead of the built-in busybox image");
-  app.add_option("--pitfall", pitfall,
-                 "Make a classic mistake on purpose, to see the kernel's answer: shared "
-                 "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
-                 "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
-                 "without CLONE_NEWPID lists the host's processes)")
-      ->check(CLI::IsMember(rootfs::PitfallNames()));
+  uts::AddFlags(app, hostname);
+  rootfs::AddFlags(app, rootfs_dir, pitfall);
   app.add_option("--net", network, "veth: a veth pair to the host; none: only lo")
       ->check(CLI::IsMember({"veth", "none"}))
       ->capture_default_str();
@@ -70,19 +62,13 @@ int main(int argc, char** argv) {
                                           rootfs::RunBase() + "/p2p");
     const net::PointToPoint& p2p = reserved.p2p();
     narrate::Title("08_net: a network stack of its own");
-    // BEGIN SOLUTION 08: the clone flags: lab 07's and the one for a network stack of its own
     int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET;
-    // STUB: int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
-    // STUB: throw UsageError("TODO(lab 08): the clone flags: lab 07's and the one for a network "
-    // STUB:                  "stack of its own (see docs/08_net.md)");
-    // END SOLUTION 08
     if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
     const std::string mounts_before = ReadFile("/proc/self/mountinfo");
     rootfs::RunDir run = rootfs::PrepareRun("08_net");  // removed on every way out
 
     // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
-    ipc::Demo ipc_demo(getpid());  // its objects are removed when the lab ends
-    if (opt.Demo()) ipc_demo.MakeHostObjects();
+    ipc::Demo ipc_demo(getpid(), opt.Demo());  // host objects and observer; removed at the end
 
     // 1. clone(2) with CLONE_NEWNET: the child's network namespace has only lo, down;
     //    the child configures its side first, then follows the recipe of lab 07.
@@ -90,18 +76,12 @@ int main(int argc, char** argv) {
       uts::SetHostnameInChild(hostname);
       if (opt.Demo()) net::ShowLinksInChild("at first");
       if (network == "veth")
-        // BEGIN SOLUTION 08: configure the child's side: lo, its veth end, the default route
         net::ConfigureInChild(child_if, p2p.child_cidr, p2p.host_addr);  // lo too
-        // END SOLUTION 08
       else
         net::SetUpLoopbackInChild();
       if (!pitfall.empty()) rootfs::ShowPitfallInChild(pitfall, run, source);
-      mount::MakePrivateInChild();                          // nothing leaks to the host
-      rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
-      mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
-      mount::SetupDevInChild(run.rootfs() + "/dev");        // null, zero, tty, pts...
-      mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
-      mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
+      rootfs::EnterInChild(run.rootfs(), source);           // lab 06's recipe, one call
+      ipc::MountMqueueInChild("/dev/mqueue");               // our IPC namespace's queues
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) {
         mount::ShowRootInChild();
@@ -114,17 +94,14 @@ int main(int argc, char** argv) {
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
-    if (opt.Demo()) ipc_demo.StartHostObserver();  // looks while the sandbox holds its own
 
     // 2. The parent prepares while the child waits: a veth pair whose other end is
     //    created in the child's network namespace; our end gets the .1 and goes up.
     net::ScopedLink veth;  // deleted when the lab ends (SIGKILL: see docs/08_net.md)
     if (network == "veth") {
-      // BEGIN SOLUTION 08: the veth pair (peer in the child's netns); our end gets the .1, goes up
       veth = net::CreateVethFromParent(child.pid(), host_if, child_if);
       net::AddAddress(host_if, p2p.host_cidr);
       net::SetUp(host_if);
-      // END SOLUTION 08
       narrate::Step("veth " + host_if + " (" + p2p.host_cidr + ", here) <-> " + child_if +
                     " (" + p2p.child_cidr + ", in the child's namespace)");
     }
@@ -140,7 +117,7 @@ int main(int argc, char** argv) {
     process::ExitStatus st = child.Wait();
     narrate::Step("child " + st.Describe());
     narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
-    if (opt.Demo()) ipc_demo.FinishFromParent();
+    ipc_demo.FinishFromParent();
     if (veth.Valid()) {
       veth.Delete();
       narrate::Step("deleted " + host_if + "; its peer went with it");

@@ -45,16 +45,8 @@ int main(int argc, char** argv) {
   gid_t gid = user::DefaultOutsideGid();
   CLI::App app{"09_user: a sandbox in a user namespace: root inside, unprivileged outside"};
   lab::AddCommonFlags(app, opt);
-  app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
-      ->capture_default_str();
-  app.add_option("--rootfs", rootfs_dir,
-                 "Run this unpacked root filesystem instead of the built-in busybox image");
-  app.add_option("--pitfall", pitfall,
-                 "Make a classic mistake on purpose, to see the kernel's answer: shared "
-                 "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
-                 "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
-                 "without CLONE_NEWPID lists the host's processes)")
-      ->check(CLI::IsMember(rootfs::PitfallNames()));
+  uts::AddFlags(app, hostname);
+  rootfs::AddFlags(app, rootfs_dir, pitfall);
   app.add_option("--net", network, "veth: a veth pair to the host; none: only lo")
       ->check(CLI::IsMember({"veth", "none"}))
       ->capture_default_str();
@@ -83,13 +75,8 @@ int main(int argc, char** argv) {
                                           rootfs::RunBase() + "/p2p");
     const net::PointToPoint& p2p = reserved.p2p();
     narrate::Title("09_user: root inside, uid " + std::to_string(uid) + " outside");
-    // BEGIN SOLUTION 09: the clone flags: lab 08's and the one for ids of its own
     int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET |
                 CLONE_NEWUSER;
-    // STUB: int flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET;
-    // STUB: throw UsageError("TODO(lab 09): the clone flags: lab 08's and the one for ids of "
-    // STUB:                  "its own (see docs/09_user.md)");
-    // END SOLUTION 09
     if (pitfall == "proc-without-pidns") flags &= ~CLONE_NEWPID;
     const std::string mounts_before = ReadFile("/proc/self/mountinfo");
     user::UseOwnRunDirIfUnprivileged();  // /run/nslab is root's
@@ -99,16 +86,13 @@ int main(int argc, char** argv) {
     user::ChownForChild(run.path(), uid, gid);
 
     // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
-    ipc::Demo ipc_demo(getpid());  // its objects are removed when the lab ends
-    if (opt.Demo()) ipc_demo.MakeHostObjects();
+    ipc::Demo ipc_demo(getpid(), opt.Demo());  // host objects and observer; removed at the end
 
     // 1. clone(2) with CLONE_NEWUSER: the user namespace is made first and owns the
     //    others; the child has no ids until the maps are written, then becomes root
     //    of its namespace and follows the recipe of lab 08.
     process::Child child = process::Clone({flags}, [&] {
-      // BEGIN SOLUTION 09: first of all, become root of the new user namespace
       user::SetupInChild();  // setresgid/setresuid(0): the maps are there
-      // END SOLUTION 09
       if (opt.Demo()) user::ShowInChild();
       uts::SetHostnameInChild(hostname);
       if (opt.Demo()) net::ShowLinksInChild("at first");
@@ -117,12 +101,8 @@ int main(int argc, char** argv) {
       else
         net::SetUpLoopbackInChild();
       if (!pitfall.empty()) rootfs::ShowPitfallInChild(pitfall, run, source);
-      mount::MakePrivateInChild();                          // nothing leaks to the host
-      rootfs::PopulateInChild(run.rootfs(), source);        // tmpfs + busybox image
-      mount::MountProcInChild(run.rootfs() + "/proc");      // our PID namespace's /proc
-      mount::SetupDevInChild(run.rootfs() + "/dev");        // null, zero, tty, pts...
-      mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
-      mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
+      rootfs::EnterInChild(run.rootfs(), source);           // lab 06's recipe, one call
+      ipc::MountMqueueInChild("/dev/mqueue");               // our IPC namespace's queues
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) {
         mount::ShowRootInChild();
@@ -135,12 +115,9 @@ int main(int argc, char** argv) {
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
-    if (opt.Demo()) ipc_demo.StartHostObserver();  // looks while the sandbox holds its own
 
     // First of all, the child's id maps (each file can be written only once).
-    // BEGIN SOLUTION 09: write the child's uid and gid maps (root inside is uid outside)
     user::WriteMapsFromParent(child.pid(), uid, gid);
-    // END SOLUTION 09
     narrate::Step("wrote /proc/" + std::to_string(child.pid()) + "/uid_map \"" +
                   user::ReadMap(child.pid(), "uid_map") + "\" and gid_map \"" +
                   user::ReadMap(child.pid(), "gid_map") + "\"");
@@ -167,7 +144,7 @@ int main(int argc, char** argv) {
     process::ExitStatus st = child.Wait();
     narrate::Step("child " + st.Describe());
     narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
-    if (opt.Demo()) ipc_demo.FinishFromParent();
+    ipc_demo.FinishFromParent();
     if (veth.Valid()) {
       veth.Delete();
       narrate::Step("deleted " + host_if + "; its peer went with it");

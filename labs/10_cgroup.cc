@@ -54,16 +54,8 @@ int main(int argc, char** argv) {
   cgroup::Manager manager = cgroup::Manager::kAuto;
   CLI::App app{"10_cgroup: a sandbox with memory, pids and cpu limits and a cgroup namespace"};
   lab::AddCommonFlags(app, opt);
-  app.add_option("--hostname", hostname, "Hostname inside the sandbox (at most 64 bytes)")
-      ->capture_default_str();
-  app.add_option("--rootfs", rootfs_dir,
-                 "Run this unpacked root filesystem instead of the built-in busybox image");
-  app.add_option("--pitfall", pitfall,
-                 "Make a classic mistake on purpose, to see the kernel's answer: shared "
-                 "(pivot_root with shared mounts: EINVAL), not-a-mount-point (pivot_root "
-                 "into a plain directory: EINVAL), proc-without-pidns (a fresh /proc "
-                 "without CLONE_NEWPID lists the host's processes)")
-      ->check(CLI::IsMember(rootfs::PitfallNames()));
+  uts::AddFlags(app, hostname);
+  rootfs::AddFlags(app, rootfs_dir, pitfall);
   app.add_option("--net", network, "veth: a veth pair to the host; none: only lo")
       ->check(CLI::IsMember({"veth", "none"}))
       ->capture_default_str();
@@ -110,25 +102,19 @@ int main(int argc, char** argv) {
     user::ChownForChild(run.path(), uid, gid);
 
     // 0. Demo: the host makes System V objects of its own, for the sandbox not to see.
-    ipc::Demo ipc_demo(getpid());  // its objects are removed when the lab ends
-    if (opt.Demo()) ipc_demo.MakeHostObjects();
+    ipc::Demo ipc_demo(getpid(), opt.Demo());  // host objects and observer; removed at the end
 
     // 0b. The cgroup: where do memory, pids and cpu live (v2, v1 or both), where is
     //     our own cgroup in each, and who makes the sandbox's: systemd (a scope) or we
     //     (cgroupfs)? Decided, and each limit checked, before the clone; the cgroup is
     //     placed after it (2b) and destroyed after the child is reaped — ~Placement
     //     kills what is left inside and removes it, however the child ended.
-    // BEGIN SOLUTION 10: find the cgroup layout and manager, remove stale runs' cgroups
     cgroup::Plan plan = cgroup::MakePlan(manager, cgroup::RunCgroupName("10"), limits);
     narrate::Step(cgroup::ModeName(plan.layout.mode) + ": " + plan.layout.reason);
     narrate::Step("cgroup manager " + plan.Describe());
     for (const auto& note : plan.notes) narrate::Step(note);
     for (const auto& dir : cgroup::RemoveStale(plan.layout, "nslab-10-"))
       narrate::Step("removed " + dir + ", left behind by a 10_cgroup that was SIGKILLed");
-    // STUB: cgroup::Plan plan;
-    // STUB: throw UsageError("TODO(lab 10): find the cgroup layout and manager, remove stale "
-    // STUB:                  "runs' cgroups (see docs/10_cgroup.md)");
-    // END SOLUTION 10
     narrate::Step("limits: " + plan.limits.Describe());
     cgroup::Placement placement;  // before the child: it is reaped before the cgroup goes
     const unsigned long host_cgroup_ns = ns::Read(getpid())["cgroup"];
@@ -140,9 +126,7 @@ int main(int argc, char** argv) {
       // First thing after go: the parent has moved us into the cgroup, so the new
       // cgroup namespace is rooted there and /proc/self/cgroup reads "/" (not
       // CLONE_NEWCGROUP in `flags`: that would root it at the lab's own cgroup).
-      // BEGIN SOLUTION 10: first thing after go, a cgroup namespace of its own
       cgroup::UnshareInChild();
-      // END SOLUTION 10
       user::SetupInChild();  // setresgid/setresuid(0): the maps are there
       if (opt.Demo()) user::ShowInChild();
       uts::SetHostnameInChild(hostname);
@@ -159,6 +143,7 @@ int main(int argc, char** argv) {
       mount::MountSysReadOnlyInChild(run.rootfs() + "/sys");
       cgroup::MountViewInChild(run.rootfs() + "/sys/fs/cgroup", plan.layout);  // ours, ro
       mount::PivotRootInChild(run.rootfs());                // / is now the rootfs
+      ipc::MountMqueueInChild("/dev/mqueue");               // our IPC namespace's queues
       narrate::Step("sethostname done: my hostname is \"" + uts::Hostname() + "\"");
       if (opt.Demo()) {
         mount::ShowRootInChild();
@@ -172,7 +157,6 @@ int main(int argc, char** argv) {
     });
     narrate::Step("clone(" + process::CloneFlagsToString(flags | SIGCHLD) +
                   ") gave child " + std::to_string(child.pid()) + "; it waits on the pipe");
-    if (opt.Demo()) ipc_demo.StartHostObserver();  // looks while the sandbox holds its own
 
     // First of all, the child's id maps (each file can be written only once).
     user::WriteMapsFromParent(child.pid(), uid, gid);
@@ -193,9 +177,7 @@ int main(int argc, char** argv) {
     // 2b. Move the child into its cgroup while it waits: all it execs or forks from
     //     now on is counted and limited. Only after go does it unshare its cgroup
     //     namespace, whose root is the cgroup it is in at that moment.
-    // BEGIN SOLUTION 10: the sandbox's cgroup, with the waiting child in it
     placement = cgroup::Place(plan, child.pid(), /*hold_scope=*/true);  // counters after the end
-    // END SOLUTION 10
     narrate::Step("cgroup " + placement.Describe());
     narrate::Step("child " + std::to_string(child.pid()) + " is in its cgroup; /proc/" +
                   std::to_string(child.pid()) + "/cgroup (the host's view) reads:");
@@ -213,7 +195,7 @@ int main(int argc, char** argv) {
     narrate::Step("child " + st.Describe());
     if (opt.Demo() || narrate::Verbose()) cgroup::ShowCounters(placement.cgroup());  // then ~ScopedCgroup: rmdir
     narrate::Step("my hostname is still \"" + uts::Hostname() + "\"");
-    if (opt.Demo()) ipc_demo.FinishFromParent();
+    ipc_demo.FinishFromParent();
     if (veth.Valid()) {
       veth.Delete();
       narrate::Step("deleted " + host_if + "; its peer went with it");

@@ -129,7 +129,7 @@ TEST_F(ContainerTest, DescribeNamesTheEssentials) {
   state::Record r = container::Prepare(s);
   std::string text;
   for (const auto& l : container::Describe(r)) text += l + "\n";
-  for (const std::string want :
+  for (const std::string& want :
        {"id: " + r.id, std::string("name: described"), std::string("command: sleep 5"),
         std::string("network: none"), std::string("status: created")})
     EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;

@@ -10,7 +10,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -25,9 +27,13 @@ namespace {
 using testutil::MakeTempDir;
 
 struct Entry {
+  Entry(std::string n, mode_t t = AE_IFREG, mode_t p = 0644, std::string d = "",
+        std::string l = "", std::string h = "")
+      : name(std::move(n)), type(t), perm(p), data(std::move(d)), link(std::move(l)),
+        hardlink(std::move(h)) {}
   std::string name;
-  mode_t type = AE_IFREG;
-  mode_t perm = 0644;
+  mode_t type;
+  mode_t perm;
   std::string data;      // file content
   std::string link;      // symlink target
   std::string hardlink;  // hardlink target

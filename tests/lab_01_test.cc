@@ -138,7 +138,7 @@ TEST(Lab01Test, HelpDocumentsTheFlags) {
 
 TEST(Lab01Test, BadFlagIsUsageError) {
   auto r = RunLab("01_process", {"--bogus"});
-  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.exit_code, 125);
   EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
 }
 

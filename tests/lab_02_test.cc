@@ -74,8 +74,8 @@ TEST(Lab02Test, NonexistentPidFailsWithOneLineNamingProcPid) {
 }
 
 TEST(Lab02Test, BadPidValueIsUsageError) {
-  EXPECT_EQ(RunLab("02_proc_ns", {"-p", "0"}).exit_code, 2);
-  EXPECT_EQ(RunLab("02_proc_ns", {"-p", "abc"}).exit_code, 2);
+  EXPECT_EQ(RunLab("02_proc_ns", {"-p", "0"}).exit_code, 125);
+  EXPECT_EQ(RunLab("02_proc_ns", {"-p", "abc"}).exit_code, 125);
 }
 
 TEST(Lab02Test, ProcessesInDifferentUtsNamespacesMarkTheUtsRow) {

@@ -58,7 +58,7 @@ TEST(Lab04Test, DefaultHostnameIsNslab) {
 TEST(Lab04Test, RefusesBadHostnames) {
   for (const std::string& bad : {std::string(""), std::string(65, 'a'), std::string("a b")}) {
     auto r = testutil::RunLab("04_uts", {"--hostname", bad, "--", "true"});
-    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_EQ(r.exit_code, 125) << bad;
     EXPECT_NE(r.err.find("--hostname"), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");
   }

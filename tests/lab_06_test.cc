@@ -118,10 +118,10 @@ TEST_F(Lab06Test, RunsAnUnpackedRootfs) {
 
 TEST_F(Lab06Test, RefusesBadRootfs) {
   auto missing = testutil::RunLab("06_mount", {"--rootfs", "/nonexistent-h2", "--", "sh"});
-  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(missing.exit_code, 125);
   EXPECT_NE(missing.err.find("No such file or directory"), std::string::npos) << missing.err;
   auto nocmd = testutil::RunLab("06_mount", {"--rootfs", run_base_, "--", "sh"});
-  EXPECT_EQ(nocmd.exit_code, 2);
+  EXPECT_EQ(nocmd.exit_code, 125);
   EXPECT_NE(nocmd.err.find("\"sh\" is not in it"), std::string::npos) << nocmd.err;
   ExpectCleanedUp();
 }

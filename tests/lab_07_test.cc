@@ -100,6 +100,15 @@ TEST(Lab07Test, DemoObjectsStayInsideAndAreFreedOnExit) {
   EXPECT_EQ(ipcs.find(host_key), std::string::npos) << ipcs;
 }
 
+// A command (not only the demo) finds the namespace's own mqueue filesystem mounted
+// at /dev/mqueue, as in a container (mq_overview(7)), and a queue it makes lists there.
+TEST(Lab07Test, CommandGetsAnMqueueMountOfItsOwnNamespace) {
+  if (!testutil::IsRoot()) GTEST_SKIP() << "needs root";
+  auto r = RunLab("07_ipc", {"--", "sh", "-c", "grep '^mqueue /dev/mqueue mqueue ' /proc/mounts"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(testutil::Lines(r.out).size(), 1u) << r.out;
+}
+
 TEST(Lab07Test, CommandExitStatusPassesThrough) {
   if (!testutil::IsRoot()) GTEST_SKIP() << "needs root";
   EXPECT_EQ(RunLab("07_ipc", {"--", "sh", "-c", "exit 7"}).exit_code, 7);

@@ -99,7 +99,7 @@ TEST(Lab08Test, HostEndGoesEvenWhenTheLabIsSigkilled) {
 
 TEST(Lab08Test, BadSubnetIsAUsageError) {
   auto r = RunLab("08_net", {"--subnet", "10.77.0.1/16", "--", "true"});
-  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.exit_code, 125) << r.err;
   EXPECT_NE(r.err.find("host bits set"), std::string::npos) << r.err;
 }
 

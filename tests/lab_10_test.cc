@@ -400,7 +400,7 @@ TEST(Lab10Test, BadLimitsAreRefusedBeforeAnythingExists) {
     }());
     pid_t lab = bg.pid;
     auto r = bg.Finish();
-    EXPECT_EQ(r.exit_code, 2) << args[0] << " " << args[1] << ": " << r.err;
+    EXPECT_EQ(r.exit_code, 125) << args[0] << " " << args[1] << ": " << r.err;
     EXPECT_NE(r.err.find(args[0]), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");  // not even the title: nothing was started
     for (const auto& d : AllPlaces(lab)) EXPECT_FALSE(IsDir(d)) << d;

@@ -436,7 +436,9 @@ TEST_F(Lab11Test, RmForceRecoversAfterTheShimIsKilled) {
        ++i)
     usleep(10000);
   for (const auto& l : Lines(Ctr({"ps"}).out))
-    if (l.rfind(id, 0) == 0) EXPECT_EQ(l.find("running"), std::string::npos) << l;
+    if (l.rfind(id, 0) == 0) {
+      EXPECT_EQ(l.find("running"), std::string::npos) << l;
+    }
   EXPECT_EQ(Ctr({"exec", name, "ps"}).exit_code, 125);
   EXPECT_EQ(Ctr({"rm", "-f", name}).exit_code, 0);
   EXPECT_FALSE(Exists(StateDir(id)));

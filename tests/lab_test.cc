@@ -69,6 +69,17 @@ TEST(MainTest, ReturnsWhatTheBodyReturns) {
   EXPECT_FALSE(opt.Demo());
 }
 
+TEST(MainTest, ALeadingDoubleDashIsDroppedAsBazelRunDoes) {
+  // `bazel-bin/labs/04_uts -- -v echo hi` is `bazel run //labs:04_uts -- -v echo hi`.
+  Options opt;
+  EXPECT_EQ(RunMain({"--", "-v", "echo", "hi"}, [] { return 0; }, nullptr, &opt), 0);
+  EXPECT_TRUE(opt.verbose);
+  EXPECT_EQ(opt.command, (std::vector<std::string>{"echo", "hi"}));
+  // A later `--` still ends our flags: `-v -- -v` runs the command `-v`.
+  EXPECT_EQ(RunMain({"-v", "--", "-v"}, [] { return 0; }, nullptr, &opt), 0);
+  EXPECT_EQ(opt.command, (std::vector<std::string>{"-v"}));
+}
+
 TEST(MainTest, TheFirstWordThatIsNoFlagStartsTheCommand) {
   // `bazel run //labs:01_process -- sh -c 'exit 3'`: bazel takes the `--`.
   Options opt;
@@ -95,13 +106,13 @@ TEST(MainTest, VerboseFlagAndCommandModeConfigureNarration) {
   EXPECT_TRUE(verbose);
 }
 
-TEST(MainTest, BadFlagIsUsageErrorTwo) {
+TEST(MainTest, BadFlagIs125) {
   std::string err;
   bool ran = false;
   EXPECT_EQ(RunMain({"--no-such-flag"}, [&] {
               ran = true;
               return 0;
-            }, &err), 2);
+            }, &err), 125);
   EXPECT_FALSE(ran);
   EXPECT_EQ(err.rfind("lab_test: ", 0), 0u) << err;
   EXPECT_NE(err.find("--help"), std::string::npos) << err;
@@ -127,8 +138,8 @@ TEST(MainTest, SysErrorIs125AndPrintedOnce) {
   EXPECT_NE(err.find("mount \"proc\""), std::string::npos) << err;
 }
 
-TEST(MainTest, UsageErrorIsTwo) {
-  EXPECT_EQ(RunMain({}, []() -> int { throw UsageError("--memory: bad size"); }), 2);
+TEST(MainTest, UsageErrorIs125LikeEverySetupError) {
+  EXPECT_EQ(RunMain({}, []() -> int { throw UsageError("--memory: bad size"); }), 125);
 }
 
 TEST(RequireRootTest, RootPassesOthersGetOneLineHint) {

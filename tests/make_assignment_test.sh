@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# solution-markers: off  (this test writes regions into a fake tree)
 # make_assignment_test — the generator's rules on a small fake course tree (no Bazel):
-# lab NN's regions become stubs (default or STUB lines), earlier labs' stay solved
-# without markers, later labs' files, tests, docs, grading tables, marked modules and
-# the BUILD rules that use them are gone; bad markers are refused with file:line.
+# lab NN's starter patch is applied (earlier labs stay as they are), later labs'
+# files, tests, docs, grading tables, listed modules and the BUILD rules that use them
+# are gone, no patch reaches a tree; a patch that no longer applies is refused naming
+# the patch, file and line; --save turns an edited starter back into the patch.
 set -euo pipefail
 gen="$TEST_SRCDIR/${TEST_WORKSPACE:-nslab}/scripts/make_assignment"
 tmp="${TEST_TMPDIR:-$(mktemp -d)}/mat"
 rm -rf "$tmp"
 src="$tmp/src"
-mkdir -p "$src/labs" "$src/common" "$src/tests/grading" "$src/docs/img"
+mkdir -p "$src/labs" "$src/common" "$src/tests/grading/02" "$src/tests/grading/03" "$src/docs/img"
 fails=0
 check() {  # check "what" command...
   if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
@@ -18,23 +18,15 @@ check() {  # check "what" command...
 cat >"$src/labs/01_a.cc" <<'EOF'
 #include "common/lab.h"
 int One() {
-  // BEGIN SOLUTION 01: return one
   return 1;
-  // END SOLUTION 01
 }
 EOF
 cat >"$src/labs/02_b.cc" <<'EOF'
 #include "common/lab.h"
 int Two() {
   int x = 0;
-    // BEGIN SOLUTION 02: compute two
     x = 2;
-    // END SOLUTION 02
-  // BEGIN SOLUTION 02
   int y = x;
-  // STUB: int y = 0;
-  // STUB: throw UsageError("custom stub");
-  // END SOLUTION 02
   return y;
 }
 EOF
@@ -42,17 +34,37 @@ cat >"$src/labs/03_c.cc" <<'EOF'
 int Three() { return 3; }  // holds lab 02's answer too: x = 2;
 EOF
 cat >"$src/common/net.cc" <<'EOF'
-// net — SOLUTION FILE 03
 int Net() { return 3; }
 EOF
 cat >"$src/common/core.cc" <<'EOF'
 #include "common/error.h"
 int Core() {
-  // BEGIN SOLUTION 03: later lab
   return 33;
-  // END SOLUTION 03
 }
 EOF
+cat >"$src/tests/grading/02/starter.patch" <<'EOF'
+--- a/labs/02_b.cc
++++ b/labs/02_b.cc
+@@ -1,7 +1,7 @@
+ #include "common/lab.h"
+ int Two() {
+   int x = 0;
+-    x = 2;
+-  int y = x;
++    throw UsageError("TODO(lab 02): compute two (see docs/02_b.md)");
++  int y = 0;
+   return y;
+ }
+--- a/docs/02_b.md
++++ b/docs/02_b.md
+@@ -1,2 +1,2 @@
+ # 02_b
+-The answer is x = 2.
++> **TODO (lab 02)**: describe the diff
+EOF
+echo x >"$src/tests/grading/03/starter.patch"
+printf '# 02_b\nThe answer is x = 2.\n' >"$src/docs/02_b.md"
+printf 'common/net.* 3\n' >"$src/tests/grading/modules.txt"
 cat >"$src/labs/BUILD" <<'EOF'
 load("@rules_cc//cc:defs.bzl", "cc_binary")
 
@@ -106,36 +118,26 @@ cc_test(
 EOF
 for f in tests/lab_02_test.cc tests/lab_03_test.cc tests/net_test.cc tests/grading/02.txt \
          tests/grading/03.txt docs/03_c.md docs/img/03_c.svg; do echo x >"$src/$f"; done
-cat >"$src/docs/02_b.md" <<'EOF'
-# 02_b
-<!-- BEGIN SOLUTION 02: describe the diff -->
-The answer is x = 2.
-<!-- END SOLUTION 02 -->
-EOF
 
 out="$tmp/out"
 "$gen" --source "$src" 2 "$out" >"$tmp/log"
 cat "$tmp/log"
 
-check "lab 01's region is kept, without markers" grep -qx '  return 1;' "$out/labs/01_a.cc"
-check "no marker is left in lab 01" bash -c "! grep -q SOLUTION '$out/labs/01_a.cc'"
-check "lab 02's region becomes a default stub at its indentation" \
-  grep -qxF '    throw ::nslab::UsageError("TODO(lab 02): compute two (see docs/02_b.md)");' "$out/labs/02_b.cc"
-check "the answer of lab 02 is gone" bash -c "! grep -q 'x = 2;' '$out/labs/02_b.cc'"
-check "STUB lines replace their region" grep -qx '  int y = 0;' "$out/labs/02_b.cc"
-check "...and are the only code of it" bash -c "! grep -q 'int y = x' '$out/labs/02_b.cc'"
-check "error.h is included for the stubs" grep -q '#include "common/error.h"' "$out/labs/02_b.cc"
-check "a Markdown region becomes a TODO note" grep -q '^> \*\*TODO (lab 02)\*\*: describe the diff' "$out/docs/02_b.md"
+check "lab 01 is kept as it is" grep -qx '  return 1;' "$out/labs/01_a.cc"
+check "lab 02's patch puts its stub in" \
+  grep -qxF '    throw UsageError("TODO(lab 02): compute two (see docs/02_b.md)");' "$out/labs/02_b.cc"
+check "the answer of lab 02 is gone" bash -c "! grep -q 'x = 2;\\|int y = x' '$out/labs/02_b.cc'"
+check "a Markdown hunk becomes a TODO note" grep -q '^> \*\*TODO (lab 02)\*\*: describe the diff' "$out/docs/02_b.md"
 check "the Markdown answer is gone" bash -c "! grep -q 'x = 2' '$out/docs/02_b.md'"
+check "no starter patch reaches the tree" test ! -e "$out/tests/grading/02"
 for f in labs/03_c.cc common/net.cc tests/lab_03_test.cc tests/net_test.cc tests/grading/03.txt docs/03_c.md docs/img/03_c.svg; do
   check "later lab's $f is removed" test ! -e "$out/$f"
 done
-check "a later lab's region elsewhere is stubbed" grep -q 'TODO(lab 03): later lab' "$out/common/core.cc"
 check "lab 02's grading table stays" test -e "$out/tests/grading/02.txt"
 check "BUILD: lab 03's binary is pruned" bash -c "! grep -q '03_c' '$out/labs/BUILD'"
 check "BUILD: its comment goes with it" bash -c "! grep -q \"lab 03's binary\" '$out/labs/BUILD'"
 check "BUILD: lab 02's binary stays" grep -q 'name = "02_b"' "$out/labs/BUILD"
-check "BUILD: the marked module is pruned" bash -c "! grep -q '\"net\"' '$out/common/BUILD'"
+check "BUILD: the listed module is pruned" bash -c "! grep -q '\"net\"' '$out/common/BUILD'"
 check "BUILD: rules using it are pruned" bash -c "! grep -q 'net_test\|lab_03' '$out/tests/BUILD'"
 check "BUILD: the autograder target stays" grep -q 'name = "lab_02"' "$out/tests/BUILD"
 check "ASSIGNMENT.md says how to grade" grep -q 'scripts/grade 2' "$out/ASSIGNMENT.md"
@@ -146,25 +148,32 @@ check "--solution still strips later labs" test ! -e "$tmp/sol/labs/03_c.cc"
 
 check "a non-empty OUTDIR is refused" bash -c "! '$gen' --source '$src' 2 '$out' 2>/dev/null"
 check "an OUTDIR inside the source is refused" bash -c "! '$gen' --source '$src' 2 '$src/x' 2>/dev/null"
-printf 'int f() {\n  // BEGIN SOLUTION 02\n  return 1;\n}\n' >"$src/common/bad.cc"
+check "a lab without a patch is refused" bash -c "! '$gen' --source '$src' 1 '$tmp/nopatch' 2>/dev/null"
+
+cp "$src/labs/02_b.cc" "$tmp/02_b.cc.orig"
+sed -i 's/int x = 0;/int x = -1;/' "$src/labs/02_b.cc"
 msg=$("$gen" --source "$src" 2 "$tmp/bad" 2>&1 || true)
-check "an unterminated region is refused with file:line ($msg)" grep -q 'common/bad.cc:2: BEGIN SOLUTION 02 has no END' <<<"$msg"
-printf '// BEGIN SOLUTION 02\n// BEGIN SOLUTION 03\n// END SOLUTION 03\n// END SOLUTION 02\n' >"$src/common/bad.cc"
-msg=$("$gen" --source "$src" 2 "$tmp/bad2" 2>&1 || true)
-check "nested regions are refused ($msg)" grep -q 'common/bad.cc:2: solution regions cannot nest' <<<"$msg"
-rm "$src/common/bad.cc"
+check "a patch that no longer applies is refused naming it ($msg)" \
+  grep -q 'tests/grading/02/starter.patch: the hunk for labs/02_b.cc:1 does not apply' <<<"$msg"
+cp "$tmp/02_b.cc.orig" "$src/labs/02_b.cc"
+"$gen" --source "$src" 2 "$tmp/edit" >/dev/null
+sed -i 's/int y = 0;/int y = 7;/' "$tmp/edit/labs/02_b.cc"
+"$gen" --source "$src" --save 2 "$tmp/edit" >/dev/null
+check "--save writes the edited starter as the patch" grep -qx '+  int y = 7;' "$src/tests/grading/02/starter.patch"
+"$gen" --source "$src" 2 "$tmp/again" >/dev/null
+check "...which applies again" grep -qx '  int y = 7;' "$tmp/again/labs/02_b.cc"
 
 # tests/grading/modules.txt assigns whole files to labs; a wrong entry that would take
 # lab 02's own binary away is refused, naming the chain.
-printf 'common/core.* 2\n' >"$src/tests/grading/modules.txt"
+printf 'common/core.* 2\ncommon/net.* 3\n' >"$src/tests/grading/modules.txt"
+mkdir -p "$src/tests/grading/01" && : >"$src/tests/grading/01/starter.patch"
 "$gen" --source "$src" 1 "$tmp/mod" >/dev/null
 check "a module listed for lab 02 is absent from lab 01's tree" test ! -e "$tmp/mod/common/core.cc"
 check "...with the rules that use it" bash -c "! grep -q '02_b\|\"core\"' '$tmp/mod/labs/BUILD' '$tmp/mod/common/BUILD'"
-printf 'common/core.* 3\n' >"$src/tests/grading/modules.txt"
+printf 'common/core.* 3\ncommon/net.* 3\n' >"$src/tests/grading/modules.txt"
 msg=$("$gen" --source "$src" 2 "$tmp/mod2" 2>&1 || true)
 check "a module table that strips lab 02's binary is refused ($msg)" \
   grep -q "lab 02 would lose //labs:02_b: //labs:02_b <- //common:core <- uses common/core.cc, of lab 3" <<<"$msg"
-rm "$src/tests/grading/modules.txt"
 
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

@@ -180,7 +180,7 @@ TEST(NsviewBinaryTest, WritesAnSvgAndPrintsATree) {
   EXPECT_NE(t.out.find("└─nsview("), std::string::npos) << t.out;
 
   auto bad = testutil::Run({testutil::LabPath("nsview"), "--pid", "999999999"});
-  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.exit_code, 125);
   EXPECT_NE(bad.err.find("nsview: no process 999999999"), std::string::npos) << bad.err;
 }
 

@@ -113,7 +113,9 @@ TEST_F(StateTest, SaveLoadListAndResolve) {
 
   EXPECT_EQ(state::Resolve("alpha"), a.id);
   EXPECT_EQ(state::Resolve(b.id), b.id);
-  if (a.id.substr(0, 3) != b.id.substr(0, 3)) EXPECT_EQ(state::Resolve(a.id.substr(0, 3)), a.id);
+  if (a.id.substr(0, 3) != b.id.substr(0, 3)) {
+    EXPECT_EQ(state::Resolve(a.id.substr(0, 3)), a.id);
+  }
   try {
     state::Resolve("nosuch");
     FAIL() << "resolved an unknown name";

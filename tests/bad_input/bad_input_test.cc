@@ -1,5 +1,5 @@
 // bad_input_test — a table of bad inputs across labs 04-11. For each: the documented
-// exit code (2 for a usage error in labs 04-10, 125 for lab 11, as Docker), exactly
+// exit code (125 for a usage error, in every lab, as Docker), exactly
 // one line on stderr that starts with the lab's name and says what is wrong, nothing
 // on stdout, and nothing left behind — no state entry, image, run directory, mount,
 // link, cgroup or process more than before, and no file written outside an image.
@@ -55,7 +55,7 @@ const std::string kH65(65, 'h');
 // Placeholders in args: {R} a busybox rootfs, {T} the directory of crafted tarballs,
 // {RUNNING} a running container's name, {EXITED} an exited one's, {H65} 65 bytes.
 std::vector<Case> Cases() {
-  const int kUsage = 2, kRt = 125;
+  const int kUsage = 125, kRt = 125;  // one rule: docs/README.md#exit-codes
   return {
       // --- labs 04-10: usage errors exit 2 ---
       {"uts_hostname_65_bytes", "04_uts", {"--hostname", "{H65}", "--", "true"}, kUsage,

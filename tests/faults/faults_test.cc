@@ -159,8 +159,9 @@ TEST_F(FaultsTest, CliInterruptedDuringRun) {
                              "--rootfs", *root_, "sleep", "1000"},
                             log);
     if (c.delay_us > 0) usleep(c.delay_us);
-    if (c.delay_us < 0)
+    if (c.delay_us < 0) {
       EXPECT_TRUE(harness::WaitFor([&] { return PsStatus(name) == "running"; }));
+    }
     kill(cli, c.sig);
     const int code = WaitExit(cli);
     // Interrupted: 128+signal, or the container's status when the signal was passed on.

@@ -38,7 +38,9 @@ class EscapeTest : public ::testing::Test {
     if (!testutil::IsRoot()) GTEST_SKIP() << "needs root";
   }
   void TearDown() override {
-    if (sentinel_) EXPECT_TRUE(harness::SentinelIntact(*sentinel_)) << "sentinel changed";
+    if (sentinel_) {
+      EXPECT_TRUE(harness::SentinelIntact(*sentinel_)) << "sentinel changed";
+    }
   }
   // `run --rm --net none [flags] --rootfs R probe ARGS...`, attached.
   testutil::RunResult Probe(const std::vector<std::string>& probe_args,

@@ -204,7 +204,9 @@ TEST_F(HardeningTest, ProcSysAndCgroupMountsAreRestricted) {
   std::string procsys = MountOptions(init, "/proc/sys");
   EXPECT_TRUE(HasOption(procsys, "ro")) << procsys;
   std::string cg = MountOptions(init, "/sys/fs/cgroup");
-  if (!cg.empty()) EXPECT_TRUE(HasOption(cg, "ro")) << cg;
+  if (!cg.empty()) {
+    EXPECT_TRUE(HasOption(cg, "ro")) << cg;
+  }
 }
 
 TEST_F(HardeningTest, DevHoldsOnlyTheSafeDevices) {
