@@ -189,7 +189,7 @@ TEST(Lab04aTest, RefusesBadInput) {
   };
   for (const auto& [args, why] : cases) {
     auto r = testutil::RunLab("04a_setns", args);
-    EXPECT_EQ(r.exit_code, 2) << args[0] << " " << r.err;
+    EXPECT_EQ(r.exit_code, 125) << args[0] << " " << r.err;
     EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");
   }

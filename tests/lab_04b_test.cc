@@ -113,7 +113,7 @@ TEST(Lab04bTest, RefusesBadOffsets) {
            {"--boottime", "ten", "--", "true"},
            {"--hostname", "a b", "--", "true"}}) {
     auto r = testutil::RunLab("04b_time", args);
-    EXPECT_EQ(r.exit_code, 2) << args[0] << " " << args[1] << ": " << r.err;
+    EXPECT_EQ(r.exit_code, 125) << args[0] << " " << args[1] << ": " << r.err;
     EXPECT_NE(r.err.find(args[0]), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");
   }

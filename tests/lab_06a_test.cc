@@ -141,7 +141,7 @@ TEST(Lab06aTest, RefusesBadInput) {
            {{"--rootfs", "/nonexistent-06a", "--", "true"}, "--rootfs"},
            {{"--hostname", "a b", "--", "true"}, "--hostname"}}) {
     auto r = testutil::RunLab("06a_overlay", args);
-    EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.err;
+    EXPECT_EQ(r.exit_code, 125) << args[0] << ": " << r.err;
     EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");
   }

@@ -135,7 +135,7 @@ TEST(Lab06bTest, RefusesBadInput) {
            {"--volume", "/nonexistent-06b", "--", "true"},
            {"--hostname", "a b", "--", "true"}}) {
     auto r = testutil::RunLab("06b_propagation", args);
-    EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.err;
+    EXPECT_EQ(r.exit_code, 125) << args[0] << ": " << r.err;
     EXPECT_NE(r.err.find(args[0]), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");
   }

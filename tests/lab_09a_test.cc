@@ -92,7 +92,7 @@ TEST(Lab09aTest, RefusesBadMapsAndUsers) {
            {{"--user", "70000", "--", "true"}, "not covered"},
            {{"--user", "nobody", "--", "true"}, "--user"}}) {
     auto r = testutil::RunLab("09a_idmap", args);
-    EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.err;
+    EXPECT_EQ(r.exit_code, 125) << args[0] << ": " << r.err;
     EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");
   }
@@ -113,7 +113,7 @@ TEST(Lab09aTest, NewuidmapNeedsAnAllocation) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(Squeezed(r.out), "0 100000 65536\n");
   } else {
-    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.exit_code, 125) << r.err;
     EXPECT_NE(r.err.find("grants root no range"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("never edits"), std::string::npos) << r.err;
   }
