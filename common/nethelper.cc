@@ -11,43 +11,10 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/narrate.h"
+#include "common/process.h"
 
 namespace nslab::nethelper {
-namespace {
-
-bool Executable(const std::string& p) { return access(p.c_str(), X_OK) == 0; }
-
-}  // namespace
-
-std::string FindBinary() {
-  std::vector<std::string> tried;
-  if (const char* env = std::getenv("NSLAB_NET"); env != nullptr && *env != '\0') {
-    if (Executable(env)) return env;
-    tried.push_back(env);
-  }
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    std::string self(exe);
-    std::string dir = self.substr(0, self.rfind('/'));
-    for (const std::string& p : {dir + "/" + kName, self + ".runfiles/nslab/labs/" + kName}) {
-      if (Executable(p)) return p;
-      tried.push_back(p);
-    }
-  }
-  for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
-    const char* env = std::getenv(var);
-    if (env == nullptr || *env == '\0') continue;
-    std::string p = std::string(env) + "/nslab/labs/" + kName;
-    if (Executable(p)) return p;
-    tried.push_back(p);
-  }
-  std::string where;
-  for (const auto& t : tried) where += (where.empty() ? "" : ", ") + t;
-  throw ExitCodeError(125, std::string("cannot find the ") + kName + " binary (looked at " +
-                               where + "; build it with `bazel build //labs:" + kName + "`)");
-}
+std::string FindBinary() { return process::FindHelperBinary(kName, "NSLAB_NET"); }
 
 void Run(const Options& o, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {FindBinary()};

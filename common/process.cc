@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "common/narrate.h"
@@ -384,6 +386,37 @@ std::string CloneFlagsToString(int flags) {
     out += hex;
   }
   return out.empty() ? "0" : out;
+}
+
+std::string FindHelperBinary(const std::string& name, const char* env_var) {
+  auto executable = [](const std::string& p) { return access(p.c_str(), X_OK) == 0; };
+  std::vector<std::string> tried;
+  if (const char* env = std::getenv(env_var); env != nullptr && *env != '\0') {
+    if (executable(env)) return env;
+    tried.push_back(env);
+  }
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    std::string self(exe);
+    std::string dir = self.substr(0, self.rfind('/'));
+    for (const std::string& p : {dir + "/" + name, self + ".runfiles/nslab/labs/" + name}) {
+      if (executable(p)) return p;
+      tried.push_back(p);
+    }
+  }
+  for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
+    const char* env = std::getenv(var);
+    if (env == nullptr || *env == '\0') continue;
+    std::string p = std::string(env) + "/nslab/labs/" + name;
+    if (executable(p)) return p;
+    tried.push_back(p);
+  }
+  std::string where;
+  for (const auto& t : tried) where += (where.empty() ? "" : ", ") + t;
+  throw ExitCodeError(kSetupFailed, "cannot find the " + name + " binary (looked at " + where +
+                                        "; build it with `bazel build //labs:" + name + "`)");
 }
 
 }  // namespace nslab::process

@@ -128,6 +128,12 @@ std::string CloneFlagsToString(int flags);
 // naming the text when it is no signal of this kernel (1..SIGRTMAX).
 int ParseSignal(const std::string& text);
 
+// A helper binary that ships beside ours (nslab-shim, nslab-net): $ENV_VAR if set,
+// else next to /proc/self/exe, in its Bazel runfiles, or under $RUNFILES_DIR /
+// $TEST_SRCDIR. Throws ExitCodeError(125) naming every place looked at and the
+// bazel target that builds it.
+std::string FindHelperBinary(const std::string& name, const char* env_var);
+
 }  // namespace nslab::process
 
 #endif  // NSLAB_COMMON_PROCESS_H_

@@ -25,8 +25,6 @@
 namespace nslab::shim {
 namespace {
 
-bool Exists(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
-
 // One stream the shim copies: from a container-side fd to the log and (attached)
 // to the CLI's stdout/stderr.
 struct Stream {
@@ -189,36 +187,7 @@ Options ParseArgv(int argc, char** argv) {
   return o;
 }
 
-std::string FindBinary() {
-  std::vector<std::string> tried;
-  if (const char* env = std::getenv("NSLAB_SHIM"); env != nullptr && *env != '\0') {
-    if (Exists(env)) return env;
-    tried.push_back(env);
-  }
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    std::string self(exe);
-    std::string dir = self.substr(0, self.rfind('/'));
-    for (const std::string& p : {dir + "/" + kName, self + ".runfiles/nslab/labs/" + kName}) {
-      if (Exists(p)) return p;
-      tried.push_back(p);
-    }
-  }
-  for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
-    const char* env = std::getenv(var);
-    if (env == nullptr || *env == '\0') continue;
-    std::string p = std::string(env) + "/nslab/labs/" + kName;
-    if (Exists(p)) return p;
-    tried.push_back(p);
-  }
-  std::string where;
-  for (const auto& t : tried) where += (where.empty() ? "" : ", ") + t;
-  throw ExitCodeError(process::kSetupFailed,
-                      std::string("cannot find the ") + kName + " binary (looked at " + where +
-                          "; build it with `bazel build //labs:" + kName + "`)");
-}
+std::string FindBinary() { return process::FindHelperBinary(kName, "NSLAB_SHIM"); }
 
 void Exec(const std::string& binary, const Options& o) {
   std::vector<std::string> args = Argv(binary, o);
