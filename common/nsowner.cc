@@ -69,7 +69,11 @@ std::string Type(int ns_fd) {
 UniqueFd Owner(int ns_fd) {
   // A new fd of the owning user namespace (Linux 4.9): the one whose capabilities
   // govern this namespace (sethostname in a uts ns needs CAP_SYS_ADMIN *there*).
-  return UniqueFd(Check(ioctl(ns_fd, NS_GET_USERNS), "ioctl", "NS_GET_USERNS"));
+  const int fd = ioctl(ns_fd, NS_GET_USERNS);
+  // EPERM: the owner is above our own user namespace (a sandbox's uts namespace made
+  // by its creator's user namespace): out of our view, as for NS_GET_PARENT.
+  if (fd < 0 && errno == EPERM) return UniqueFd();
+  return UniqueFd(Check(fd, "ioctl", "NS_GET_USERNS"));
 }
 
 UniqueFd Parent(int ns_fd) {
@@ -117,7 +121,7 @@ std::map<std::string, Ns> Collect(const std::vector<pid_t>& pids) {
         ns.kind = kind;
         ns.ino = ino;
         UniqueFd owner = Owner(fd.Get());
-        ns.owner = add_user(std::move(owner));
+        ns.owner = owner.Valid() ? add_user(std::move(owner)) : 0;
       }
       out[Name(kind, ino)].pids.push_back(pid);
     }
@@ -145,6 +149,9 @@ std::string RenderTree(const std::map<std::string, Ns>& nss) {
   };
   for (const auto& [key, ns] : nss)
     if (ns.kind == "user" && (ns.owner == 0 || !users.count(ns.owner))) show(ns, 0);
+  for (const auto& [key, ns] : nss)
+    if (ns.kind != "user" && ns.owner == 0)
+      out += key + " owned by a user namespace above our view" + Pids(ns.pids) + "\n";
   return out;
 }
 

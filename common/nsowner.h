@@ -35,8 +35,9 @@ UniqueFd OpenNs(pid_t pid, const std::string& kind);
 ino_t Inode(int ns_fd);
 // NS_GET_NSTYPE: "user", "uts", "pid", "mnt", "net", "ipc", "cgroup", "time".
 std::string Type(int ns_fd);
-// NS_GET_USERNS: an fd of the user namespace that owns the namespace. On a user
-// namespace fd that is its parent, as NS_GET_PARENT says.
+// NS_GET_USERNS: an fd of the user namespace that owns the namespace (on a user
+// namespace fd: its parent, as NS_GET_PARENT says), or an invalid fd when that is
+// above the caller's own user namespace (EPERM).
 UniqueFd Owner(int ns_fd);
 // NS_GET_PARENT of a user (or pid) namespace: its parent, or an invalid fd at the top
 // of what the caller may see (EPERM: the initial namespace, or a parent outside the
@@ -50,7 +51,7 @@ uid_t OwnerUid(int userns_fd);
 struct Ns {
   std::string kind;       // "uts"
   ino_t ino = 0;
-  ino_t owner = 0;        // the owning user namespace (for a user ns: its parent; 0 at the top)
+  ino_t owner = 0;        // the owning user namespace (user ns: its parent); 0: out of view
   uid_t owner_uid = 0;    // user namespaces only: NS_GET_OWNER_UID
   std::vector<pid_t> pids;  // which of the pids asked about are in it
 };
