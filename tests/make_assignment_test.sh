@@ -211,6 +211,7 @@ cc_library(
 )
 EOF2
 cat >"$src/tests/grading/02a/starter.patch" <<'EOF2'
+diff -ru a/labs/02a_side.cc b/labs/02a_side.cc
 --- a/labs/02a_side.cc
 +++ b/labs/02a_side.cc
 @@ -1,4 +1,4 @@
@@ -221,7 +222,7 @@ cat >"$src/tests/grading/02a/starter.patch" <<'EOF2'
  }
 EOF2
 "$gen" --source "$src" 02a "$tmp/side" >/dev/null
-check "side lab 02a: its starter is applied" grep -q 'TODO(lab 02a): add forty' "$tmp/side/labs/02a_side.cc"
+check "side lab 02a: its starter (diff -ru headers) is applied" grep -q 'TODO(lab 02a): add forty' "$tmp/side/labs/02a_side.cc"
 check "side lab 02a: its base lab 02 is solved" grep -qx '    x = 2;' "$tmp/side/labs/02_b.cc"
 for f in common/sidea.cc docs/02a_side.md tests/lab_02a_test.cc tests/grading/02a.txt; do
   check "side lab 02a: its $f is kept" test -e "$tmp/side/$f"
