@@ -74,7 +74,8 @@ int main(int argc, char** argv) {
   unsigned outer_base = 100000;
   unsigned inner_base = 1000;
   CLI::App app{"09b_nested: a user namespace inside a user namespace, and the tree of "
-               "which user namespace owns which namespace (ioctl_ns)"};
+               "which user namespace owns which namespace (ioctl_ns); `-- CMD` runs CMD "
+               "in the innermost namespaces"};
   lab::AddCommonFlags(app, opt);
   app.add_option("--outer-base", outer_base,
                  "The host uid (and gid) that is root of the outer user namespace; it maps "
