@@ -55,6 +55,19 @@ echo "$out"
 check "full marks exit 0" test "$status" = 0
 check "full total" grep -q '^  total  *9/9$' <<<"$out"
 
+# A side lab: its table tests/grading/09a.txt, its default target //tests:lab_09a.
+mkdir -p "$ws/bazel-testlogs/tests/lab_09a"
+printf 'maps  3  Lab09aTest.Maps\nother 1  Lab09aTest.Other\n' >"$ws/tests/grading/09a.txt"
+printf '<testsuites><testsuite name="Lab09aTest"><testcase name="Maps" classname="Lab09aTest"/><testcase name="Other" classname="Lab09aTest"><failure message="no"/></testcase></testsuite></testsuites>\n' \
+  >"$ws/bazel-testlogs/tests/lab_09a/test.xml"
+printf '#!/bin/sh\necho "//tests:lab_09a      FAILED in 0.3s"\nexit 3\n' >"$fake"
+out=$("$ws/scripts/grade" 09a --quiet --bazel "$fake") && status=0 || status=$?
+echo "$out"
+check "a side lab is graded from its own table and target" grep -q '^grade: lab 09a (//tests:lab_09a)$' <<<"$out"
+check "a side lab's points" grep -q '^  maps  *3/3  *ok$' <<<"$out"
+check "a side lab's total and status" bash -c "grep -q '^  total  *3/4$' <<<'$out' && test $status = 1"
+check "a malformed lab id is refused" bash -c "! '$ws/scripts/grade' 9ab --no-run 2>/dev/null"
+
 check "a lab without a table is refused" bash -c "! '$ws/scripts/grade' 7 --no-run 2>/dev/null"
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

@@ -175,5 +175,73 @@ msg=$("$gen" --source "$src" 2 "$tmp/mod2" 2>&1 || true)
 check "a module table that strips lab 02's binary is refused ($msg)" \
   grep -q "lab 02 would lose //labs:02_b: //labs:02_b <- //common:core <- uses common/core.cc, of lab 3" <<<"$msg"
 
+# A side lab (02a, 02b branch from lab 02): its tree has lab 02 solved and 02a's
+# starter, none of its sibling 02b nor of lab 03; lab 02's own tree has no side lab
+# (each extends lab 02's main: it holds lab 02's answer).
+printf 'common/core.* 2\ncommon/net.* 3\ncommon/sidea.* 02a\n' >"$src/tests/grading/modules.txt"
+mkdir -p "$src/tests/grading/02a"
+cat >"$src/labs/02a_side.cc" <<'EOF2'
+int Two();
+int SideA() {
+  return Two() + 40;
+}
+EOF2
+printf 'int SideB() { return 2; }  // x = 2;\n' >"$src/labs/02b_other.cc"
+printf 'int SideAHelper() { return 1; }\n' >"$src/common/sidea.cc"
+for f in docs/02a_side.md tests/lab_02a_test.cc tests/grading/02a.txt docs/02b_other.md \
+         tests/lab_02b_test.cc tests/grading/02b.txt; do echo x >"$src/$f"; done
+cat >>"$src/labs/BUILD" <<'EOF2'
+
+cc_binary(
+    name = "02a_side",
+    srcs = ["02a_side.cc"],
+    deps = ["//common:sidea"],
+)
+
+cc_binary(
+    name = "02b_other",
+    srcs = ["02b_other.cc"],
+)
+EOF2
+cat >>"$src/common/BUILD" <<'EOF2'
+
+cc_library(
+    name = "sidea",
+    srcs = ["sidea.cc"],
+)
+EOF2
+cat >"$src/tests/grading/02a/starter.patch" <<'EOF2'
+diff -ru a/labs/02a_side.cc b/labs/02a_side.cc
+--- a/labs/02a_side.cc
++++ b/labs/02a_side.cc
+@@ -1,4 +1,4 @@
+ int Two();
+ int SideA() {
+-  return Two() + 40;
++  throw UsageError("TODO(lab 02a): add forty (see docs/02a_side.md)");
+ }
+EOF2
+"$gen" --source "$src" 02a "$tmp/side" >/dev/null
+check "side lab 02a: its starter (diff -ru headers) is applied" grep -q 'TODO(lab 02a): add forty' "$tmp/side/labs/02a_side.cc"
+check "side lab 02a: its base lab 02 is solved" grep -qx '    x = 2;' "$tmp/side/labs/02_b.cc"
+for f in common/sidea.cc docs/02a_side.md tests/lab_02a_test.cc tests/grading/02a.txt; do
+  check "side lab 02a: its $f is kept" test -e "$tmp/side/$f"
+done
+for f in labs/02b_other.cc docs/02b_other.md tests/lab_02b_test.cc tests/grading/02b.txt labs/03_c.cc; do
+  check "side lab 02a: sibling's or later lab's $f is removed" test ! -e "$tmp/side/$f"
+done
+check "side lab 02a: no patch reaches the tree" test ! -e "$tmp/side/tests/grading/02a"
+check "side lab 02a: BUILD keeps its binary, drops its sibling's" \
+  bash -c "grep -q '\"02a_side\"' '$tmp/side/labs/BUILD' && ! grep -q '02b_other' '$tmp/side/labs/BUILD'"
+check "side lab 02a: ASSIGNMENT.md grades it by its id" grep -q 'scripts/grade 02a' "$tmp/side/ASSIGNMENT.md"
+"$gen" --source "$src" --solution 2 "$tmp/base" >/dev/null
+for f in labs/02a_side.cc common/sidea.cc labs/02b_other.cc tests/grading/02a.txt; do
+  check "lab 02's tree has no side lab file $f" test ! -e "$tmp/base/$f"
+done
+check "lab 02's BUILD has no side lab rule" bash -c "! grep -q '02a_side\|sidea\|02b_other' '$tmp/base/labs/BUILD' '$tmp/base/common/BUILD'"
+"$gen" --source "$src" --solution 03 "$tmp/later" >/dev/null
+check "lab 03's tree keeps lab 02's side labs" test -e "$tmp/later/labs/02a_side.cc" -a -e "$tmp/later/common/sidea.cc"
+check "a malformed lab id is refused" bash -c "! '$gen' --source '$src' 2ab '$tmp/badid' 2>/dev/null"
+
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]
