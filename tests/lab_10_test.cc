@@ -314,7 +314,8 @@ TEST(Lab10Test, ACgroupLeftByAKilledLabIsRemovedByTheNextRun) {
 
 // The file of the memory limit inside, as the layout this test runs on names it.
 std::string MemoryLimitFileInside() {
-  const cgroup::Hierarchy* h = cgroup::Detect().For("memory");
+  const cgroup::Layout layout = cgroup::Detect();  // h points into it
+  const cgroup::Hierarchy* h = layout.For("memory");
   if (h == nullptr) return "";
   return h->version == 2 ? "/sys/fs/cgroup/memory.max"
                          : "/sys/fs/cgroup/" + h->v1_options + "/memory.limit_in_bytes";
@@ -375,14 +376,14 @@ TEST(Lab10Test, CgroupManagerFlagIsChecked) {
       {testutil::LabPath("10_cgroup"), "--cgroup-manager", "bogus", "--", "true"});
   pid_t lab = bg.pid;
   auto r = bg.Finish();
-  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.exit_code, 125) << r.err;
   EXPECT_NE(r.err.find("--cgroup-manager"), std::string::npos) << r.err;
   EXPECT_EQ(r.out, "");
   for (const auto& d : AllPlaces(lab)) EXPECT_FALSE(IsDir(d)) << d;
   if (!cgroup::systemd::Running()) {
     // Asking for systemd where it does not run: one clear error, nothing started.
     auto s = RunLab("10_cgroup", {"--cgroup-manager", "systemd", "--", "true"});
-    EXPECT_EQ(s.exit_code, 2) << s.err;
+    EXPECT_EQ(s.exit_code, 125) << s.err;
     EXPECT_NE(s.err.find("systemd is not running here"), std::string::npos) << s.err;
     EXPECT_EQ(s.out, "");
   }
