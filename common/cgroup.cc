@@ -678,7 +678,10 @@ void ScopedCgroup::Destroy() {
         WriteControl(kill_file, "1");
         kernel_kill = true;
       } catch (const SysError& e) {
-        keep(e);
+        // Gone between the check and the write: systemd removes a scope's cgroup as
+        // soon as it is empty (ENOENT), and a cgroup being removed refuses writes
+        // (ENODEV). Nothing is left to kill then.
+        if (e.err() != ENOENT && e.err() != ENODEV) keep(e);
       }
     }
   }

@@ -18,6 +18,7 @@
 //
 // Read: cgroups(7), cgroup_namespaces(7), Documentation/admin-guide/cgroup-v2.rst,
 // Documentation/admin-guide/cgroup-v1/memory.rst, Documentation/scheduler/sched-bwc.rst.
+#include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "common/cgroup.h"
 #include "common/cgroup/placement.h"
 #include "common/cgroup/view.h"
+#include "common/error.h"
 #include "common/fd.h"
 #include "common/ipc.h"
 #include "common/lab.h"
@@ -181,11 +183,20 @@ int main(int argc, char** argv) {
     narrate::Step("cgroup " + placement.Describe());
     narrate::Step("child " + std::to_string(child.pid()) + " is in its cgroup; /proc/" +
                   std::to_string(child.pid()) + "/cgroup (the host's view) reads:");
-    narrate::Block(TrimNewlines(ReadFile("/proc/" + std::to_string(child.pid()) + "/cgroup")));
-    narrate::Table(ns::TableHeader({"host", "child"}),
-                   ns::TableRows({ns::Read(getpid()), ns::Read(child.pid())}));
-    narrate::Step("NSpid in /proc/" + std::to_string(child.pid()) + "/status: " +
-                  pid::NsPidsString(child.pid()) + " (its pid here, then inside)");
+    // The child may be killed from outside while it waits (a test, a user's kill): a
+    // zombie keeps its pid but no namespaces, so reading them fails with ESRCH. That is
+    // not our error: say so, and let Go() and Wait() tell how the child ended.
+    try {
+      narrate::Block(TrimNewlines(ReadFile("/proc/" + std::to_string(child.pid()) + "/cgroup")));
+      narrate::Table(ns::TableHeader({"host", "child"}),
+                     ns::TableRows({ns::Read(getpid()), ns::Read(child.pid())}));
+      narrate::Step("NSpid in /proc/" + std::to_string(child.pid()) + "/status: " +
+                    pid::NsPidsString(child.pid()) + " (its pid here, then inside)");
+    } catch (const SysError& e) {
+      if (e.err() != ESRCH && e.err() != ENOENT) throw;
+      narrate::Step("child " + std::to_string(child.pid()) +
+                    " ended before go (killed from outside?): " + e.what());
+    }
     narrate::Step("root filesystem: " + source.Describe() + ", in " + run.rootfs());
     narrate::Step("the marked rows are the child's own; now writing the go byte");
 

@@ -300,7 +300,8 @@ TEST_F(Lab11Test, LogsAreCaptured) {
 
 // Issue 12: the container sees its own cgroup, read-only, at /sys/fs/cgroup.
 TEST_F(Lab11Test, TheContainerSeesItsOwnCgroupReadOnly) {
-  const cgroup::Hierarchy* h = cgroup::Detect().For("memory");
+  const cgroup::Layout layout = cgroup::Detect();  // h points into it
+  const cgroup::Hierarchy* h = layout.For("memory");
   if (h == nullptr) GTEST_SKIP() << "no memory controller here";
   const std::string file = h->version == 2
                                ? "/sys/fs/cgroup/memory.max"

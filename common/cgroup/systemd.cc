@@ -348,6 +348,22 @@ std::vector<Property> ScopeProperties(const ScopeSpec& spec) {
   return out;
 }
 
+std::vector<Property> SliceProperties() {
+  std::vector<Property> out(3);
+  out[0].name = "Description";
+  out[0].type = 's';
+  out[0].s = "nslab sandboxes";
+  out[1].name = "DefaultDependencies";  // no part of boot or shutdown ordering
+  out[1].type = 'b';
+  out[1].b = false;
+  // Stopped by systemd when no active unit needs it any more: the last scope in it
+  // has ended. A transient unit that is stopped is then unloaded.
+  out[2].name = "StopWhenUnneeded";
+  out[2].type = 'b';
+  out[2].b = true;
+  return out;
+}
+
 std::string BusName(Bus bus) { return bus == Bus::kSystem ? "system bus" : "user bus"; }
 
 Bus BusForCaller() { return geteuid() == 0 ? Bus::kSystem : Bus::kUser; }
@@ -377,11 +393,28 @@ void StartScopeOnce(Bus which, const ScopeSpec& spec) {
   }
   r = a.sd_bus_message_close_container(m.get());
   if (r < 0) Fail(r, "sd_bus_message_close_container", "a(sv)", nullptr);
-  r = a.sd_bus_message_append(m.get(), "a(sa(sv))", 0);  // no auxiliary units
-  if (r < 0) Fail(r, "sd_bus_message_append", "a(sa(sv))", nullptr);
+  // The auxiliary units, created in the same transaction: our slice, or none.
+  auto check = [&](int rc, const char* what) {
+    if (rc < 0) Fail(rc, "sd_bus_message_append", what, nullptr);
+  };
+  check(a.sd_bus_message_open_container(m.get(), 'a', "(sa(sv))"), "a(sa(sv))");
+  std::string aux;
+  if (spec.create_slice) {
+    check(a.sd_bus_message_open_container(m.get(), 'r', "sa(sv)"), "(sa(sv))");
+    check(a.sd_bus_message_append(m.get(), "s", spec.slice.c_str()), "aux unit name");
+    check(a.sd_bus_message_open_container(m.get(), 'a', "(sv)"), "a(sv)");
+    for (const Property& p : SliceProperties()) {
+      AppendProperty(m.get(), p);
+      aux += (aux.empty() ? "" : " ") + p.Describe();
+    }
+    check(a.sd_bus_message_close_container(m.get()), "a(sv)");
+    check(a.sd_bus_message_close_container(m.get()), "(sa(sv))");
+    aux = ", aux [\"" + spec.slice + "\" [" + aux + "]]";
+  }
+  check(a.sd_bus_message_close_container(m.get()), "a(sa(sv))");
 
-  narrate::Syscall("StartTransientUnit",
-                   "\"" + spec.unit + "\", \"fail\", [" + shown + "] (" + BusName(which) + ")");
+  narrate::Syscall("StartTransientUnit", "\"" + spec.unit + "\", \"fail\", [" + shown + "]" +
+                                             aux + " (" + BusName(which) + ")");
   sd_bus_error error = SD_BUS_ERROR_NULL;
   sd_bus_message* reply = nullptr;
   r = a.sd_bus_call(bus.get(), m.get(), 0, &error, &reply);
@@ -402,18 +435,36 @@ void StartScopeOnce(Bus which, const ScopeSpec& spec) {
                    "systemd's job ended \"" + result + "\" (see `journalctl -u " + spec.unit + "`)");
 }
 
+// With our slice created alongside; without, where it exists already (systemd:
+// "org.freedesktop.systemd1.UnitExists: Unit nslab.slice already exists.").
+void StartScopeInSlice(Bus which, const ScopeSpec& spec) {
+  if (!spec.create_slice) return StartScopeOnce(which, spec);
+  try {
+    StartScopeOnce(which, spec);
+  } catch (const SysError& e) {
+    if (e.hint().find("UnitExists") == std::string::npos ||
+        e.hint().find(spec.slice) == std::string::npos)
+      throw;
+    narrate::Step(spec.slice + " exists already (another run's scope is in it): asking for "
+                  "the scope alone");
+    ScopeSpec alone = spec;
+    alone.create_slice = false;
+    StartScopeOnce(which, alone);
+  }
+}
+
 }  // namespace
 
 void StartScope(Bus which, const ScopeSpec& spec) {
   try {
-    StartScopeOnce(which, spec);
+    StartScopeInSlice(which, spec);
   } catch (const SysError& e) {
     // systemd before 253: "Cannot set property OOMPolicy, or unknown property."
     if (!spec.oom_policy_continue || e.hint().find("OOMPolicy") == std::string::npos) throw;
     narrate::Step("this systemd knows no OOMPolicy for scopes (before 253): asking without it");
     ScopeSpec older = spec;
     older.oom_policy_continue = false;
-    StartScopeOnce(which, older);
+    StartScopeInSlice(which, older);
   }
 }
 

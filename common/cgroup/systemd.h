@@ -74,6 +74,13 @@ struct ScopeSpec {
   // stop the whole scope, as DefaultOOMPolicy=stop does for scopes since systemd
   // 253. Older systemd refuses the property; StartScope then asks again without it.
   bool oom_policy_continue = true;
+  // Create the slice in the same call, as an auxiliary transient unit with
+  // StopWhenUnneeded=yes: systemd itself stops (and then forgets) it when its last
+  // scope ends, so no nslab.slice stays behind, and no check-then-stop of ours can
+  // race another run's new scope. When the slice exists already (another run's
+  // scope is in it), systemd refuses to create it again; StartScope then asks for
+  // the scope alone.
+  bool create_slice = true;
 };
 
 // The properties of the scope, in the order they are sent: Description, Slice,
@@ -83,6 +90,9 @@ struct ScopeSpec {
 // systemd turns into the cgroup file: MemoryMax (+ MemorySwapMax=0), TasksMax,
 // CPUQuotaPerSecUSec (+ CPUQuotaPeriodUSec=100ms, our CFS period).
 std::vector<Property> ScopeProperties(const ScopeSpec& spec);
+// The properties of the auxiliary slice (see ScopeSpec::create_slice): Description,
+// DefaultDependencies=no, StopWhenUnneeded=yes.
+std::vector<Property> SliceProperties();
 
 enum class Bus {
   kSystem,  // systemd as PID 1, /run/dbus/system_bus_socket: root

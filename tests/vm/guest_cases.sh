@@ -204,7 +204,22 @@ case_gtest() {
 # Nothing of ours is left: no cgroup, no systemd unit, no mount, no veth, no state.
 case_leftovers() {
   local left=()
-  local cgs mounts links units state
+  local cgs mounts links units state i
+  if [ "$boot" = systemd ]; then
+    # systemd notices an emptied scope through cgroup.events and unloads the unit (and
+    # then our StopWhenUnneeded slice) from its event loop, a moment after the last
+    # process is gone; under TCG that moment can take seconds. Wait for it, bounded:
+    # what is still there after 20 s is left behind. The states go to the log.
+    for i in $(seq 40); do
+      [ -z "$(systemctl list-units --all --plain --no-legend 'nslab*' 2>/dev/null |
+                awk '$1 != "nslab\\x2dvm.mount"')" ] && break
+      sleep 0.5
+    done
+    echo "systemd settled after $i round(s) of 0.5 s"
+    systemctl list-units --all --plain --no-legend 'nslab*'
+    systemctl list-units --all --plain --no-legend 'nslab-*.scope' 2>/dev/null |
+      awk '{print $1}' | xargs -r systemctl status --no-pager --lines 5
+  fi
   cgs=$(find /sys/fs/cgroup -type d -name '*nslab*' 2>/dev/null)
   [ -n "$cgs" ] && left+=("cgroups: $(echo $cgs)")
   if [ "$boot" = systemd ]; then
