@@ -205,11 +205,40 @@ void Exec(const std::string& binary, const Options& o) {
   std::abort();  // not reached
 }
 
+namespace {
+
+// SIGKILL to every process still in the cgroup dir (an exec'd process, say): the
+// kernel empties the cgroup once they are reaped by their parents.
+void KillCgroupMembers(const std::string& dir) {
+  int fd = open((dir + "/cgroup.procs").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  std::string pids = ReadAll(fd, 1 << 16);
+  close(fd);
+  size_t pos = 0;
+  while (pos < pids.size()) {
+    pid_t p = static_cast<pid_t>(std::strtol(pids.c_str() + pos, nullptr, 10));
+    if (p > 0) kill(p, SIGKILL);
+    size_t nl = pids.find('\n', pos);
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+}
+
+}  // namespace
+
 void CleanupAfterExit(const state::Record& r) {
+  // A systemd scope's cgroup is systemd's to remove: it stops the scope when it sees
+  // the cgroup empty and removes the directory then. Removed under it first, the
+  // scope would stay "active (running)" with no cgroup at all (seen in the VM stage).
+  const bool systemd_scope = r.cgroup_manager.rfind("systemd", 0) == 0;
   // Deepest first is the order they were recorded in reverse; each directory is a
   // leaf (the container could not create sub-cgroups: its cgroupfs is read-only).
   for (auto it = r.cgroups.rbegin(); it != r.cgroups.rend(); ++it) {
     const std::string& dir = *it;
+    if (systemd_scope) {
+      KillCgroupMembers(dir);
+      continue;
+    }
     for (int attempt = 0; attempt < 2000; ++attempt) {
       if (rmdir(dir.c_str()) == 0 || errno == ENOENT) break;
       if (errno != EBUSY) {
@@ -217,21 +246,7 @@ void CleanupAfterExit(const state::Record& r) {
                      std::strerror(errno));
         break;
       }
-      // Still populated: whatever is left (an exec'd process, say) is killed; the
-      // kernel empties the cgroup once those processes are reaped by their parents.
-      int fd = open((dir + "/cgroup.procs").c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) {
-        std::string pids = ReadAll(fd, 1 << 16);
-        close(fd);
-        size_t pos = 0;
-        while (pos < pids.size()) {
-          pid_t p = static_cast<pid_t>(std::strtol(pids.c_str() + pos, nullptr, 10));
-          if (p > 0) kill(p, SIGKILL);
-          size_t nl = pids.find('\n', pos);
-          if (nl == std::string::npos) break;
-          pos = nl + 1;
-        }
-      }
+      KillCgroupMembers(dir);  // still populated
       usleep(1000);
     }
   }
