@@ -276,6 +276,16 @@ void ScanExe(int* seen, int* opened) {
     }
     int path_fd = open(exe.c_str(), O_PATH | O_CLOEXEC);
     if (path_fd >= 0) {
+      // The process may have exec'd between the readlink and the open (a trampoline
+      // becoming the container's own command): judge what the fd holds, not the
+      // name read before it.
+      const std::string held = "/proc/self/fd/" + std::to_string(path_fd);
+      ssize_t n = readlink(held.c_str(), target, sizeof target - 1);
+      if (n <= 0) {
+        close(path_fd);
+        continue;
+      }
+      target[n] = '\0';
       // Reaching an executable that is not a file of the container (a runtime
       // process caught while joining, e.g. `exec` before it is non-dumpable) is
       // already the hole: the O_PATH fd could be reopened once the binary is idle.
