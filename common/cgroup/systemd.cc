@@ -29,33 +29,37 @@ constexpr uint64_t kJobTimeoutUsec = 30 * 1000000ull;
 
 // ---- libsystemd, loaded on first use ------------------------------------------------
 
-// The sd-bus functions we call, looked up in libsystemd.so.0 with dlsym. The types
-// come from <systemd/sd-bus.h> (libsystemd-dev); nothing is linked against it, so a
-// lab that never asks systemd never loads it.
+// The sd-bus functions we call, listed once and looked up in libsystemd.so.0 with
+// dlsym (the Api struct and Lib() expand the list). The types come from
+// <systemd/sd-bus.h> (libsystemd-dev); nothing is linked against it, so a lab that
+// never asks systemd never loads it.
+#define NSLAB_SD_FUNCTIONS(X) \
+  X(sd_bus_new) \
+  X(sd_bus_set_address) \
+  X(sd_bus_start) \
+  X(sd_bus_open_system) \
+  X(sd_bus_open_user) \
+  X(sd_bus_flush_close_unref) \
+  X(sd_bus_message_new_method_call) \
+  X(sd_bus_message_append) \
+  X(sd_bus_message_append_array) \
+  X(sd_bus_message_open_container) \
+  X(sd_bus_message_close_container) \
+  X(sd_bus_message_read) \
+  X(sd_bus_message_unref) \
+  X(sd_bus_call) \
+  X(sd_bus_call_method) \
+  X(sd_bus_get_property_string) \
+  X(sd_bus_match_signal) \
+  X(sd_bus_slot_unref) \
+  X(sd_bus_process) \
+  X(sd_bus_wait) \
+  X(sd_bus_error_free)
+
 struct Api {
   std::string error;  // why it could not be loaded ("" = loaded)
 #define NSLAB_SD_FN(name) decltype(&::name) name = nullptr;
-  NSLAB_SD_FN(sd_bus_new)
-  NSLAB_SD_FN(sd_bus_set_address)
-  NSLAB_SD_FN(sd_bus_start)
-  NSLAB_SD_FN(sd_bus_open_system)
-  NSLAB_SD_FN(sd_bus_open_user)
-  NSLAB_SD_FN(sd_bus_flush_close_unref)
-  NSLAB_SD_FN(sd_bus_message_new_method_call)
-  NSLAB_SD_FN(sd_bus_message_append)
-  NSLAB_SD_FN(sd_bus_message_append_array)
-  NSLAB_SD_FN(sd_bus_message_open_container)
-  NSLAB_SD_FN(sd_bus_message_close_container)
-  NSLAB_SD_FN(sd_bus_message_read)
-  NSLAB_SD_FN(sd_bus_message_unref)
-  NSLAB_SD_FN(sd_bus_call)
-  NSLAB_SD_FN(sd_bus_call_method)
-  NSLAB_SD_FN(sd_bus_get_property_string)
-  NSLAB_SD_FN(sd_bus_match_signal)
-  NSLAB_SD_FN(sd_bus_slot_unref)
-  NSLAB_SD_FN(sd_bus_process)
-  NSLAB_SD_FN(sd_bus_wait)
-  NSLAB_SD_FN(sd_bus_error_free)
+  NSLAB_SD_FUNCTIONS(NSLAB_SD_FN)
 #undef NSLAB_SD_FN
 };
 
@@ -74,27 +78,7 @@ const Api& Lib() {
   a.name = reinterpret_cast<decltype(a.name)>(dlsym(h, #name));                    \
   if (a.name == nullptr && a.error.empty())                                        \
     a.error = "dlsym \"" #name "\": not in libsystemd.so.0 (systemd older than 246?)";
-    NSLAB_SD_FN(sd_bus_new)
-    NSLAB_SD_FN(sd_bus_set_address)
-    NSLAB_SD_FN(sd_bus_start)
-    NSLAB_SD_FN(sd_bus_open_system)
-    NSLAB_SD_FN(sd_bus_open_user)
-    NSLAB_SD_FN(sd_bus_flush_close_unref)
-    NSLAB_SD_FN(sd_bus_message_new_method_call)
-    NSLAB_SD_FN(sd_bus_message_append)
-    NSLAB_SD_FN(sd_bus_message_append_array)
-    NSLAB_SD_FN(sd_bus_message_open_container)
-    NSLAB_SD_FN(sd_bus_message_close_container)
-    NSLAB_SD_FN(sd_bus_message_read)
-    NSLAB_SD_FN(sd_bus_message_unref)
-    NSLAB_SD_FN(sd_bus_call)
-    NSLAB_SD_FN(sd_bus_call_method)
-    NSLAB_SD_FN(sd_bus_get_property_string)
-    NSLAB_SD_FN(sd_bus_match_signal)
-    NSLAB_SD_FN(sd_bus_slot_unref)
-    NSLAB_SD_FN(sd_bus_process)
-    NSLAB_SD_FN(sd_bus_wait)
-    NSLAB_SD_FN(sd_bus_error_free)
+    NSLAB_SD_FUNCTIONS(NSLAB_SD_FN)
 #undef NSLAB_SD_FN
     return a;
   }();
